@@ -17,7 +17,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, __u32); /* socket fd on update */
 } endpoints SEC(".maps");
 
 struct {

@@ -9,3 +9,5 @@
 pub mod descriptor;
 pub mod pool;
 pub mod sys;
+pub mod transport;
+pub mod bpf;

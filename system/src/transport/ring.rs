@@ -1,0 +1,391 @@
+//! Shared-memory descriptor rings (D-SPRIGHT, and the base of E-SPRIGHT).
+//!
+//! A chain has one [`RingSegment`] (a memfd) holding one multi-producer,
+//! single-consumer ring per endpoint, indexed by function id (0 = gateway).
+//! Only the chain's processes receive the memfd: isolation by capability.
+//! The ring is a bounded sequence-numbered queue (Vyukov): producers claim a
+//! cell with one CAS on the enqueue position and publish it by storing the
+//! cell's sequence; the single consumer needs no CAS. Capacity is at least
+//! the pool's slot count, and a slot has one descriptor in flight at a time,
+//! so a ring cannot fill up in correct operation.
+//!
+//! [`polling_link`] busy-polls, as D-SPRIGHT (DPDK) does. With more pollers
+//! than cores it yields between polls so every poller still progresses - at
+//! scheduler-tick latency; the control plane says so when it starts them.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, AsFd};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::{Closer, DescriptorRx, DescriptorTx, Link, TransportError};
+use crate::descriptor::{ChainId, Descriptor, Endpoint};
+use crate::sys::{self, SharedMapping};
+
+const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"SPRIGHTR");
+const SEGMENT_HEADER: usize = 64;
+const RING_HEADER: usize = 256;
+const CELL: usize = 32;
+/// Empty polls before a poller yields its core.
+const POLLS_BEFORE_YIELD: u32 = 256;
+
+#[repr(C)]
+struct SegmentHeader {
+    magic: u64,
+    chain: u32,
+    rings: u32,
+    capacity: u32,
+}
+
+#[repr(C)]
+struct RingHeader {
+    enqueue: AtomicU64,
+    _p0: [u8; 56],
+    dequeue: AtomicU64,
+    _p1: [u8; 56],
+    /// Set by an eventring consumer about to sleep on its doorbell.
+    pub sleeping: AtomicU32,
+    /// Set at shutdown so a consumer stops.
+    pub closed: AtomicU32,
+    /// Doorbells rung (eventring) - for measurement.
+    pub wakeups: AtomicU64,
+}
+
+#[repr(C)]
+struct Cell {
+    seq: AtomicU64,
+    desc: [u8; 16],
+}
+
+const _: () = assert!(std::mem::size_of::<RingHeader>() <= RING_HEADER);
+const _: () = assert!(std::mem::size_of::<Cell>() <= CELL);
+
+/// All rings of one chain, mapped into this process.
+#[derive(Debug)]
+pub struct RingSegment {
+    map: SharedMapping,
+    fd: OwnedFd,
+    chain: ChainId,
+    rings: u32,
+    capacity: u32,
+}
+
+impl RingSegment {
+    /// Creates `rings` rings (one per function id, 0 = gateway) of at least
+    /// `min_capacity` cells each.
+    pub fn create(chain: ChainId, rings: u32, min_capacity: u32) -> io::Result<Self> {
+        let capacity = min_capacity.max(2).next_power_of_two();
+        let len = Self::len_for(rings, capacity);
+        let fd = sys::memfd(&format!("spright-rings-chain{}", chain.0), len, false)?;
+        let map = SharedMapping::map(fd.as_raw_fd(), len)?;
+        // SAFETY: fresh zeroed mapping large enough for header and rings.
+        unsafe { map.as_ptr().cast::<SegmentHeader>().write(SegmentHeader { magic: SEGMENT_MAGIC, chain: chain.0 as u32, rings, capacity }) };
+        let seg = Self { map, fd, chain, rings, capacity };
+        for r in 0..rings {
+            for i in 0..capacity {
+                seg.cell(r, i as u64).seq.store(i as u64, Ordering::Relaxed);
+            }
+        }
+        Ok(seg)
+    }
+
+    /// Maps a segment received from the control plane.
+    pub fn open(fd: OwnedFd) -> io::Result<Self> {
+        let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+        let len = sys::fd_size(fd.as_raw_fd())?;
+        if len < SEGMENT_HEADER {
+            return Err(bad("ring segment too small"));
+        }
+        let map = SharedMapping::map(fd.as_raw_fd(), len)?;
+        let h = unsafe { &*map.as_ptr().cast::<SegmentHeader>() };
+        if h.magic != SEGMENT_MAGIC || !h.capacity.is_power_of_two() || Self::len_for(h.rings, h.capacity) > len {
+            return Err(bad("not a SPRIGHT ring segment"));
+        }
+        Ok(Self { chain: ChainId(h.chain as u16), rings: h.rings, capacity: h.capacity, map, fd })
+    }
+
+    fn len_for(rings: u32, capacity: u32) -> usize {
+        SEGMENT_HEADER + rings as usize * (RING_HEADER + capacity as usize * CELL)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub fn chain(&self) -> ChainId {
+        self.chain
+    }
+
+    pub fn rings(&self) -> u32 {
+        self.rings
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    fn ring_base(&self, ring: u32) -> usize {
+        SEGMENT_HEADER + ring as usize * (RING_HEADER + self.capacity as usize * CELL)
+    }
+
+    fn header(&self, ring: u32) -> &RingHeader {
+        // SAFETY: ring < rings (checked by callers), inside the mapping.
+        unsafe { &*self.map.as_ptr().add(self.ring_base(ring)).cast::<RingHeader>() }
+    }
+
+    fn cell(&self, ring: u32, pos: u64) -> &Cell {
+        let i = (pos & (self.capacity as u64 - 1)) as usize;
+        unsafe { &*self.map.as_ptr().add(self.ring_base(ring) + RING_HEADER + i * CELL).cast::<Cell>() }
+    }
+
+    /// Ring index of a destination, if it is in this chain.
+    fn ring_of(&self, dst: Endpoint) -> Option<u32> {
+        (dst.chain == self.chain && (dst.function.0 as u32) < self.rings).then_some(dst.function.0 as u32)
+    }
+
+    /// Enqueues `d` on its destination's ring.
+    pub fn push(&self, d: &Descriptor) -> Result<u32, TransportError> {
+        let ring = self.ring_of(d.destination()).ok_or(TransportError::NoSuchDestination(d.dst))?;
+        let h = self.header(ring);
+        let mut pos = h.enqueue.load(Ordering::Relaxed);
+        loop {
+            let cell = self.cell(ring, pos);
+            let seq = cell.seq.load(Ordering::Acquire);
+            let diff = seq as i64 - pos as i64;
+            if diff == 0 {
+                match h.enqueue.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        // SAFETY: the CAS gave us this cell until we publish it.
+                        unsafe { std::ptr::write_volatile(cell.desc.as_ptr() as *mut [u8; 16], d.as_bytes().try_into().unwrap()) };
+                        cell.seq.store(pos + 1, Ordering::Release);
+                        return Ok(ring);
+                    }
+                    Err(actual) => pos = actual,
+                }
+            } else if diff < 0 {
+                return Err(TransportError::Full(d.dst));
+            } else {
+                pos = h.enqueue.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Dequeues everything available on `ring` (single consumer only).
+    pub fn pop_all(&self, ring: u32, out: &mut Vec<Descriptor>) -> usize {
+        let h = self.header(ring);
+        let mut pos = h.dequeue.load(Ordering::Relaxed);
+        let mut n = 0;
+        loop {
+            let cell = self.cell(ring, pos);
+            if cell.seq.load(Ordering::Acquire) != pos + 1 {
+                break;
+            }
+            let bytes: [u8; 16] = unsafe { std::ptr::read_volatile(cell.desc.as_ptr() as *const [u8; 16]) };
+            out.push(Descriptor::read_from_bytes(&bytes).expect("16 bytes"));
+            // Move the position before releasing the cell, so a consumer that
+            // dies between the two leaves a state `repair_consumer` can fix.
+            h.dequeue.store(pos + 1, Ordering::Relaxed);
+            cell.seq.store(pos + self.capacity as u64, Ordering::Release);
+            pos += 1;
+            n += 1;
+        }
+        n
+    }
+
+    /// Called by the control plane after `ring`'s consumer died: completes a
+    /// release the consumer may have been killed in the middle of.
+    pub fn repair_consumer(&self, ring: u32) {
+        let h = self.header(ring);
+        let pos = h.dequeue.load(Ordering::Acquire);
+        if pos == 0 {
+            return;
+        }
+        let prev = self.cell(ring, pos - 1);
+        if prev.seq.load(Ordering::Acquire) == pos {
+            prev.seq.store(pos - 1 + self.capacity as u64, Ordering::Release);
+        }
+    }
+
+    fn ring_header(&self, ring: u32) -> &RingHeader {
+        self.header(ring)
+    }
+
+    /// Doorbells rung towards `ring` so far.
+    pub fn wakeups(&self, ring: u32) -> u64 {
+        self.header(ring).wakeups.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_sleeping(&self, ring: u32, on: bool) {
+        self.ring_header(ring).sleeping.store(on as u32, Ordering::SeqCst);
+    }
+
+    /// True when the consumer of `ring` announced it is going to sleep.
+    /// Paired with the consumer's re-check after announcing (both SeqCst), so
+    /// a push is never missed.
+    pub(crate) fn consumer_sleeping(&self, ring: u32) -> bool {
+        fence(Ordering::SeqCst);
+        self.ring_header(ring).sleeping.load(Ordering::SeqCst) != 0
+    }
+
+    pub(crate) fn note_wakeup(&self, ring: u32) {
+        self.ring_header(ring).wakeups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn close(&self, ring: u32) {
+        self.ring_header(ring).closed.store(1, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self, ring: u32) -> bool {
+        self.ring_header(ring).closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Clears the closed flag (a restarted consumer reuses its ring).
+    pub fn reopen(&self, ring: u32) {
+        self.ring_header(ring).closed.store(0, Ordering::Release);
+    }
+}
+
+struct Tx(Arc<RingSegment>);
+
+struct PollRx {
+    seg: Arc<RingSegment>,
+    ring: u32,
+}
+
+struct Close {
+    seg: Arc<RingSegment>,
+    ring: u32,
+}
+
+/// The busy-polling link of endpoint `me` (D-SPRIGHT).
+pub fn polling_link(seg: Arc<RingSegment>, me: Endpoint) -> io::Result<Link> {
+    let ring = seg.ring_of(me).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))?;
+    Ok(Link {
+        tx: Arc::new(Tx(seg.clone())),
+        rx: Box::new(PollRx { seg: seg.clone(), ring }),
+        closer: Arc::new(Close { seg, ring }),
+    })
+}
+
+impl DescriptorTx for Tx {
+    fn send(&self, d: &Descriptor) -> Result<(), TransportError> {
+        self.0.push(d).map(|_| ())
+    }
+}
+
+impl DescriptorRx for PollRx {
+    fn recv(&mut self, out: &mut Vec<Descriptor>) -> Result<(), TransportError> {
+        let mut empty = 0u32;
+        loop {
+            if self.seg.pop_all(self.ring, out) > 0 {
+                return Ok(());
+            }
+            if self.seg.is_closed(self.ring) {
+                return Err(TransportError::Closed);
+            }
+            empty += 1;
+            if empty % POLLS_BEFORE_YIELD == 0 {
+                // Let other pollers run when cores are oversubscribed.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+impl Closer for Close {
+    fn close(&self) {
+        self.seg.close(self.ring);
+    }
+}
+
+pub(crate) fn ring_index(seg: &RingSegment, me: Endpoint) -> io::Result<u32> {
+    seg.ring_of(me).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::FunctionId;
+
+    fn ep(f: u16) -> Endpoint {
+        Endpoint::new(ChainId(1), FunctionId(f))
+    }
+
+    #[test]
+    fn fifo_per_ring_and_full_detection() {
+        let seg = RingSegment::create(ChainId(1), 3, 4).unwrap();
+        for i in 0..4 {
+            seg.push(&Descriptor::new(ep(2), i, 1)).unwrap();
+        }
+        assert!(matches!(seg.push(&Descriptor::new(ep(2), 9, 1)), Err(TransportError::Full(_))));
+        let mut out = Vec::new();
+        assert_eq!(seg.pop_all(1, &mut out), 0, "other rings untouched");
+        assert_eq!(seg.pop_all(2, &mut out), 4);
+        assert_eq!(out.iter().map(|d| d.slot).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        seg.push(&Descriptor::new(ep(2), 5, 1)).unwrap();
+        assert!(matches!(seg.push(&Descriptor::new(ep(7), 0, 1)), Err(TransportError::NoSuchDestination(_))));
+        let other_chain = Endpoint::new(ChainId(2), FunctionId(1));
+        assert!(seg.push(&Descriptor::new(other_chain, 0, 1)).is_err(), "rings never cross chains");
+    }
+
+    #[test]
+    fn many_producers_one_consumer_lose_nothing() {
+        let seg = Arc::new(RingSegment::create(ChainId(1), 2, 64).unwrap());
+        let producers: Vec<_> = (0..4u32)
+            .map(|p| {
+                let seg = seg.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u32 {
+                        let d = Descriptor::new(ep(1), p, i);
+                        while seg.push(&d).is_err() {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut next = [0u32; 4];
+        let mut out = Vec::new();
+        let mut total = 0;
+        while total < 40_000 {
+            out.clear();
+            total += seg.pop_all(1, &mut out);
+            for d in &out {
+                assert_eq!(d.gen, next[d.slot as usize], "per-producer order");
+                next[d.slot as usize] += 1;
+            }
+        }
+        producers.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(next, [10_000; 4]);
+    }
+
+    #[test]
+    fn shared_across_a_reopened_mapping() {
+        let a = RingSegment::create(ChainId(3), 2, 8).unwrap();
+        let b = RingSegment::open(a.fd().try_clone_to_owned().unwrap()).unwrap();
+        a.push(&Descriptor::new(Endpoint::new(ChainId(3), FunctionId(1)), 4, 2)).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(b.pop_all(1, &mut out), 1);
+        assert_eq!((out[0].slot, out[0].gen), (4, 2));
+    }
+
+    #[test]
+    fn repair_completes_an_interrupted_pop() {
+        let seg = RingSegment::create(ChainId(1), 2, 2).unwrap();
+        seg.push(&Descriptor::new(ep(1), 0, 1)).unwrap();
+        // Simulate a consumer killed after moving its position but before
+        // releasing the cell.
+        let h = seg.header(1);
+        h.dequeue.store(1, Ordering::Relaxed);
+        seg.repair_consumer(1);
+        for i in 0..2 {
+            seg.push(&Descriptor::new(ep(1), i, 1)).unwrap();
+        }
+        let mut out = Vec::new();
+        assert_eq!(seg.pop_all(1, &mut out), 2);
+    }
+}
