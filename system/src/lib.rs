@@ -11,3 +11,4 @@ pub mod pool;
 pub mod sys;
 pub mod transport;
 pub mod bpf;
+pub mod txn;
