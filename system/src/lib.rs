@@ -6,9 +6,14 @@
 //! eBPF `sk_msg` program on a sockmap (S-SPRIGHT), polled rings (D-SPRIGHT)
 //! or eventfd-woken rings (E-SPRIGHT).
 
+pub mod bpf;
+pub mod cli;
+pub mod control;
 pub mod descriptor;
+pub mod examples;
+pub mod gateway;
 pub mod pool;
+pub mod sdk;
 pub mod sys;
 pub mod transport;
-pub mod bpf;
 pub mod txn;

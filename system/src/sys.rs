@@ -245,3 +245,44 @@ pub fn allowed_cpus() -> Vec<usize> {
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
         .collect()
 }
+
+/// The (pid, uid) of the process at the other end of a unix socket.
+pub fn peer_credentials(sock: &UnixStream) -> io::Result<(u32, u32)> {
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    cvt(unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((cred.pid as u32, cred.uid))
+}
+
+/// Connects to a unix socket given as a path or, with a leading `@`, as an
+/// abstract name (which vanishes with its listener: nothing to clean up).
+pub fn unix_connect(addr: &str) -> io::Result<UnixStream> {
+    match addr.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            UnixStream::connect_addr(&std::os::unix::net::SocketAddr::from_abstract_name(name)?)
+        }
+        None => UnixStream::connect(addr),
+    }
+}
+
+/// Binds a unix listener (see [`unix_connect`] for the `@` form).
+pub fn unix_listen(addr: &str) -> io::Result<std::os::unix::net::UnixListener> {
+    match addr.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::UnixListener::bind_addr(
+                &std::os::unix::net::SocketAddr::from_abstract_name(name)?,
+            )
+        }
+        None => std::os::unix::net::UnixListener::bind(addr),
+    }
+}

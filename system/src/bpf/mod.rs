@@ -12,7 +12,7 @@ mod eproxy;
 mod sproxy;
 
 pub use eproxy::{Eproxy, EproxyCounters};
-pub use sproxy::{DropCounters, FnStats, Sproxy};
+pub use sproxy::{DropCounters, FnStats, Sproxy, SINK_KEY};
 
 /// The committed SPROXY object.
 pub const SPROXY_OBJECT: &[u8] = include_bytes!("../../bpf/sproxy.bpf.o");
@@ -47,7 +47,10 @@ fn is_root() -> bool {
 }
 
 /// Sums the per-CPU values of a BPF map entry.
-fn sum<T: Copy, U: std::ops::AddAssign + Default>(vals: impl IntoIterator<Item = T>, f: impl Fn(T) -> U) -> U {
+fn sum<T: Copy, U: std::ops::AddAssign + Default>(
+    vals: impl IntoIterator<Item = T>,
+    f: impl Fn(T) -> U,
+) -> U {
     let mut acc = U::default();
     for v in vals {
         acc += f(v);

@@ -1,0 +1,351 @@
+//! The gateway's HTTP/1.1 server (hyper 1): keep-alive, limits, timeouts,
+//! graceful drain, and the defined answer for every kind of bad request.
+//!
+//! | condition | answer |
+//! |---|---|
+//! | malformed request | 400 (hyper) |
+//! | request head over `max_header_bytes` | 431 (hyper) |
+//! | body over `max_body_bytes` | 413 |
+//! | request head or body not received within `client_timeout_ms` | 408 |
+//! | no route for the path | 404 |
+//! | pool exhausted | 503 + `Retry-After` |
+//! | descriptor cannot be sent to the first function | 502 |
+//! | function died with the request | 502 |
+//! | chain slower than `request_timeout_ms` | 504 |
+
+use std::convert::Infallible;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+
+use super::inflight::InFlight;
+use super::{Gateway, Outcome};
+use crate::descriptor::{Descriptor, Endpoint};
+use crate::pool::Lease;
+use crate::txn::{error_json, Method, Request as TxnRequest, Txn, TxnError};
+
+type Body = Full<Bytes>;
+
+fn json_error(status: u16, message: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(error_json(message))));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+impl Gateway {
+    /// Handles one request end to end.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let resp = self.dispatch(req).await;
+        self.metrics
+            .record(resp.status().as_u16(), started.elapsed());
+        resp
+    }
+
+    async fn dispatch(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        let Some(route) = self.route(&path) else {
+            return json_error(404, &format!("no route for {path}"));
+        };
+        let max_body = self.limits.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max_body as u64) {
+            return json_error(413, &format!("request body larger than {max_body} bytes"));
+        }
+        let header_text = |name| {
+            let vals: Vec<&str> = req
+                .headers()
+                .get_all(name)
+                .iter()
+                .filter_map(|v: &HeaderValue| v.to_str().ok())
+                .collect();
+            vals.join("; ")
+        };
+        let (cookie, content_type) = (header_text(COOKIE), header_text(CONTENT_TYPE));
+        let method = Method::parse(req.method().as_str());
+        let query = req.uri().query().unwrap_or("").to_string();
+        let body = match tokio::time::timeout(
+            self.limits.client_timeout(),
+            Limited::new(req.into_body(), max_body).collect(),
+        )
+        .await
+        {
+            Err(_) => return json_error(408, "request body not received in time"),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return json_error(413, &format!("request body larger than {max_body} bytes"));
+            }
+            Ok(Err(e)) => return json_error(400, &format!("cannot read request body: {e}")),
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+
+        let chain = &self.chains[route.chain];
+        let Some(slot) = chain.pool.alloc(Lease::GATEWAY) else {
+            let mut r = json_error(
+                503,
+                &format!(
+                    "chain {} is at capacity ({} requests in flight)",
+                    chain.name,
+                    chain.pool.slot_count()
+                ),
+            );
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        };
+        let mut inflight = InFlight::new(chain, slot);
+        let request = TxnRequest {
+            method,
+            path: &path,
+            query: &query,
+            cookie: &cookie,
+            content_type: &content_type,
+            body: &body,
+        };
+        // SAFETY: freshly allocated, not yet sent: the slot is ours.
+        if let Err(e) = Txn::create(
+            unsafe { chain.pool.payload(slot) },
+            chain.app_bytes,
+            route.route,
+            &route.sequence,
+            &request,
+        ) {
+            let status = if matches!(e, TxnError::TooLarge { .. }) {
+                413
+            } else {
+                500
+            };
+            return json_error(
+                status,
+                &format!("request does not fit the chain's slots: {e}"),
+            );
+        }
+        drop(body);
+
+        inflight.publish();
+        let first = Endpoint::new(chain.id, route.sequence[0]);
+        chain.pool.set_holder(slot, first);
+        if let Err(e) = chain.tx.send(&Descriptor::new(first, slot.index, slot.gen)) {
+            inflight.unpublish();
+            return json_error(
+                502,
+                &format!(
+                    "cannot reach function {} of chain {}: {e}",
+                    first.function, chain.name
+                ),
+            );
+        }
+        match tokio::time::timeout(self.limits.request_timeout(), inflight.outcome()).await {
+            Err(_) => json_error(
+                504,
+                &format!(
+                    "chain {} did not answer within {} ms",
+                    chain.name, self.limits.request_timeout_ms
+                ),
+            ),
+            Ok(Outcome::Failed(status, msg)) => json_error(status, &msg),
+            Ok(Outcome::Completed) => {
+                // SAFETY: the descriptor came back; the slot is ours until
+                // `inflight` drops and frees it.
+                match Txn::open(unsafe { chain.pool.payload(slot) }) {
+                    Ok(txn) => response_from(&txn),
+                    Err(_) => json_error(502, "the chain returned a corrupted slot"),
+                }
+            }
+        }
+    }
+}
+
+/// The one copy out: the slot's response becomes the HTTP response.
+fn response_from(txn: &Txn<'_>) -> Response<Body> {
+    let r = txn.response();
+    let Ok(status) = StatusCode::from_u16(r.status) else {
+        return json_error(
+            500,
+            &format!("the chain answered with invalid status {}", r.status),
+        );
+    };
+    let mut resp = Response::new(Full::new(Bytes::copy_from_slice(r.body)));
+    *resp.status_mut() = status;
+    if !r.content_type.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(r.content_type) {
+            resp.headers_mut().insert(CONTENT_TYPE, v);
+        }
+    }
+    if !r.set_cookie.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(r.set_cookie) {
+            resp.headers_mut().insert(SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// Remembers whether request bytes arrived since the last response, so a
+/// header timeout can tell a slow request (408) from an idle connection.
+struct Tracked {
+    inner: TcpStream,
+    partial: Arc<AtomicBool>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.partial.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.partial.store(false, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+const TIMEOUT_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 45\r\n\r\n{\"error\":\"request not received in time\"}\r\n\r\n";
+
+fn send_408(fd: &OwnedFd) {
+    // Best effort on a socket hyper has given up on; never blocks.
+    unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            TIMEOUT_408.as_ptr().cast(),
+            TIMEOUT_408.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+}
+
+/// Resolves once shutdown is requested (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|&s| s).await;
+}
+
+/// Serves HTTP on `listener` until `shutdown` turns true, then stops
+/// accepting, lets in-flight requests finish (up to the drain timeout) and
+/// returns.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let all_closed = Arc::new(Notify::new());
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopped(&mut shutdown) => break,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("spright gateway: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        gateway.metrics.connections.inc();
+        let Ok(raw) = stream.as_fd().try_clone_to_owned() else {
+            continue;
+        };
+        let partial = Arc::new(AtomicBool::new(false));
+        let io = TokioIo::new(Tracked {
+            inner: stream,
+            partial: partial.clone(),
+        });
+        let (gw, mut stop, open, all_closed) = (
+            gateway.clone(),
+            shutdown.clone(),
+            open.clone(),
+            all_closed.clone(),
+        );
+        open.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let svc = service_fn(|req| {
+                let gw = gw.clone();
+                async move { Ok::<_, Infallible>(gw.handle(req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .keep_alive(true)
+                .header_read_timeout(gw.limits.client_timeout())
+                .max_buf_size(gw.limits.max_header_bytes)
+                .serve_connection(io, svc);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            };
+            if let Err(e) = result {
+                if e.is_timeout() && partial.load(Ordering::Relaxed) {
+                    gw.metrics.record(408, std::time::Duration::ZERO);
+                    send_408(&raw);
+                }
+            }
+            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
+                all_closed.notify_waiters();
+            }
+        });
+    }
+    drop(listener);
+    let drained = async {
+        while open.load(Ordering::SeqCst) > 0 {
+            let notified = all_closed.notified();
+            if open.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            notified.await;
+        }
+    };
+    if tokio::time::timeout(gateway.limits.drain_timeout(), drained)
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "spright gateway: {} connections still open after the drain timeout",
+            open.load(Ordering::SeqCst)
+        );
+    }
+}

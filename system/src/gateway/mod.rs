@@ -1,0 +1,214 @@
+//! The gateway: the only place that speaks HTTP.
+//!
+//! It parses a request once, writes it into a slot of the chain's pool (the
+//! one copy in), sends a descriptor to the route's first function, and when
+//! the descriptor comes back turns the slot into the HTTP response (the one
+//! copy out) and frees the slot. [`http`] is the hyper side, [`inflight`]
+//! the per-request slot ownership, [`metrics`] the counters.
+
+mod http;
+mod inflight;
+pub mod metrics;
+
+use std::sync::{Arc, Mutex};
+
+pub use http::serve;
+pub use inflight::Outcome;
+use inflight::Pending;
+use metrics::GatewayMetrics;
+
+use crate::control::chain::GatewayLimits;
+use crate::descriptor::{ChainId, Descriptor, Endpoint, FunctionId};
+use crate::pool::{Pool, SlotRef, SlotState};
+use crate::transport::{DescriptorRx, DescriptorTx, TransportError};
+
+/// A chain as the gateway sees it.
+pub struct GatewayChain {
+    pub id: ChainId,
+    pub name: String,
+    pub pool: Arc<Pool>,
+    tx: Arc<dyn DescriptorTx>,
+    /// Waiting requests, indexed by slot.
+    pending: Box<[Mutex<Option<Pending>>]>,
+    app_bytes: usize,
+}
+
+impl GatewayChain {
+    pub fn new(
+        id: ChainId,
+        name: &str,
+        pool: Arc<Pool>,
+        tx: Arc<dyn DescriptorTx>,
+        app_bytes: usize,
+    ) -> Self {
+        let pending = (0..pool.slot_count()).map(|_| Mutex::new(None)).collect();
+        Self {
+            id,
+            name: name.to_string(),
+            pool,
+            tx,
+            pending,
+            app_bytes,
+        }
+    }
+
+    fn pending(&self, slot: SlotRef) -> std::sync::MutexGuard<'_, Option<Pending>> {
+        self.pending[slot.index as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A route: path prefix to a chain and its first functions.
+#[derive(Clone, Debug)]
+pub struct GatewayRoute {
+    pub prefix: String,
+    pub chain: usize,
+    pub route: u16,
+    pub sequence: Vec<FunctionId>,
+}
+
+impl GatewayRoute {
+    fn matches(&self, path: &str) -> bool {
+        let p = self.prefix.trim_end_matches('/');
+        p.is_empty()
+            || path == p
+            || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
+    }
+}
+
+pub struct Gateway {
+    chains: Vec<GatewayChain>,
+    routes: Vec<GatewayRoute>,
+    limits: GatewayLimits,
+    pub metrics: GatewayMetrics,
+}
+
+impl Gateway {
+    pub fn new(
+        limits: GatewayLimits,
+        chains: Vec<GatewayChain>,
+        mut routes: Vec<GatewayRoute>,
+    ) -> Self {
+        // Longest prefix first.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.trim_end_matches('/').len()));
+        Self {
+            chains,
+            routes,
+            limits,
+            metrics: GatewayMetrics::default(),
+        }
+    }
+
+    pub fn chains(&self) -> &[GatewayChain] {
+        &self.chains
+    }
+
+    pub fn limits(&self) -> &GatewayLimits {
+        &self.limits
+    }
+
+    fn route(&self, path: &str) -> Option<&GatewayRoute> {
+        self.routes.iter().find(|r| r.matches(path))
+    }
+
+    fn chain(&self, id: ChainId) -> Option<&GatewayChain> {
+        self.chains.iter().find(|c| c.id == id)
+    }
+
+    /// Receives the descriptors coming back to the gateway for one chain and
+    /// completes their requests. Runs on its own thread until the link closes.
+    pub fn run_completions(&self, chain: ChainId, mut rx: Box<dyn DescriptorRx>) {
+        let Some(c) = self.chain(chain) else { return };
+        let mut batch = Vec::with_capacity(64);
+        loop {
+            batch.clear();
+            match rx.recv(&mut batch) {
+                Ok(()) => {}
+                Err(TransportError::Closed) => return,
+                Err(e) => {
+                    eprintln!("spright gateway: chain {}: receive failed: {e}", c.name);
+                    return;
+                }
+            }
+            for d in &batch {
+                self.complete(c, d);
+            }
+        }
+    }
+
+    fn complete(&self, c: &GatewayChain, d: &Descriptor) {
+        let Ok(slot) = c.pool.validate(d) else {
+            self.metrics.rejected_descriptors.inc();
+            return;
+        };
+        let mut entry = c.pending(slot);
+        match entry.take_if(|p| p.gen == slot.gen) {
+            Some(p) => {
+                if p.done.send(Outcome::Completed).is_err() {
+                    // The request went away after publishing: ours to free.
+                    let _ = c.pool.free(slot);
+                }
+            }
+            None if c.pool.state(slot.index) == (SlotState::Abandoned, slot.gen) => {
+                // A late return of a request that timed out: reclaim it.
+                let _ = c.pool.free(slot);
+                self.metrics.late_completions.inc();
+            }
+            None => self.metrics.stray_descriptors.inc(),
+        }
+    }
+
+    /// Fails the requests whose slot is held by `endpoint` (its process died)
+    /// with 502, and frees abandoned slots it held. Returns how many.
+    pub fn fail_held_by(&self, endpoint: Endpoint) -> usize {
+        let Some(c) = self.chain(endpoint.chain) else {
+            return 0;
+        };
+        let mut n = 0;
+        for (slot, state) in c.pool.held_by(endpoint) {
+            let mut entry = c.pending(slot);
+            match (state, entry.take_if(|p| p.gen == slot.gen)) {
+                (_, Some(p)) => {
+                    let msg = format!(
+                        "function {} of chain {} died while handling the request",
+                        endpoint.function, c.name
+                    );
+                    if p.done.send(Outcome::Failed(502, msg)).is_err() {
+                        let _ = c.pool.free(slot);
+                    }
+                    n += 1;
+                }
+                (SlotState::Abandoned, None) => {
+                    let _ = c.pool.free(slot);
+                    n += 1;
+                }
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(prefix: &str) -> GatewayRoute {
+        GatewayRoute {
+            prefix: prefix.into(),
+            chain: 0,
+            route: 0,
+            sequence: vec![FunctionId(1)],
+        }
+    }
+
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        assert!(route("/product").matches("/product"));
+        assert!(route("/product").matches("/product/42"));
+        assert!(!route("/product").matches("/products"));
+        assert!(route("/").matches("/anything"));
+        assert!(route("/cart/").matches("/cart"));
+    }
+}

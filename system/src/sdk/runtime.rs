@@ -1,0 +1,230 @@
+//! The function process: register, map, receive, handle, forward.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+
+use super::{Action, Handler, Registry};
+use crate::control::chain::{ChainFile, ChainFileError};
+use crate::control::registration::{Hello, Welcome};
+use crate::descriptor::{Descriptor, Endpoint, FunctionId};
+use crate::pool::{Pool, PoolError};
+use crate::transport::eventring::{self, Doorbells};
+use crate::transport::ring::{self, RingSegment};
+use crate::transport::{skmsg, DescriptorTx, Link, TransportError, TransportKind};
+use crate::txn::Txn;
+
+/// How the control plane starts a function (`spright function ...`).
+#[derive(Clone, Debug)]
+pub struct FunctionArgs {
+    pub chain_file: PathBuf,
+    pub chain: String,
+    pub function: u16,
+    pub control: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    #[error(transparent)]
+    ChainFile(#[from] ChainFileError),
+    #[error("chain {0:?} is not in the chain file")]
+    UnknownChain(String),
+    #[error("chain {chain:?} has no function {function}")]
+    UnknownFunction { chain: String, function: u16 },
+    #[error("handler {name:?} is not in this binary (it has: {available})")]
+    UnknownHandler { name: String, available: String },
+    #[error("registration with the control plane at {path}: {source}")]
+    Registration {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the control plane sent {0} fds, fewer than the transport needs")]
+    MissingFds(usize),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+}
+
+/// Everything a worker needs to process one descriptor.
+struct Worker {
+    pool: Pool,
+    tx: Arc<dyn DescriptorTx>,
+    handler: Arc<dyn Handler>,
+    me: Endpoint,
+    name: String,
+    chain_functions: HashSet<u16>,
+}
+
+impl Worker {
+    fn process(&self, d: Descriptor) {
+        // Refusals are counted in the pool header; the slot is never touched.
+        let Ok(slot) = self.pool.validate(&d) else {
+            return;
+        };
+        // SAFETY: a valid descriptor addressed to us: we hold the slot until
+        // we send it on.
+        let buf = unsafe { self.pool.payload(slot) };
+        let next = match Txn::open(buf) {
+            Ok(mut txn) => {
+                let next = match catch_unwind(AssertUnwindSafe(|| self.handler.handle(&mut txn))) {
+                    Ok(Action::Reply) => FunctionId::GATEWAY,
+                    Ok(Action::Next) => txn.advance().unwrap_or(FunctionId::GATEWAY),
+                    Ok(Action::Call(f)) if self.chain_functions.contains(&f.0) => f,
+                    Ok(Action::Call(f)) => {
+                        txn.set_error(
+                            500,
+                            &format!(
+                                "function {} called function {}, which its chain does not define",
+                                self.name, f
+                            ),
+                        );
+                        FunctionId::GATEWAY
+                    }
+                    Err(_) => {
+                        txn.set_error(
+                            500,
+                            &format!("function {} failed on this request", self.name),
+                        );
+                        FunctionId::GATEWAY
+                    }
+                };
+                if next == FunctionId::GATEWAY && txn.header().status == 0 {
+                    txn.set_error(
+                        500,
+                        &format!("function {} replied without a response", self.name),
+                    );
+                }
+                next
+            }
+            // Not a transaction: hand it back so the gateway frees the slot.
+            Err(_) => FunctionId::GATEWAY,
+        };
+        let dst = Endpoint::new(self.me.chain, next);
+        self.pool.set_holder(slot, dst);
+        if let Err(e) = self.tx.send(&Descriptor::new(dst, slot.index, slot.gen)) {
+            eprintln!("spright function {}: cannot send to {dst}: {e}", self.name);
+            // Give the request back to the gateway rather than strand it.
+            let gw = Endpoint::gateway(self.me.chain);
+            self.pool.set_holder(slot, gw);
+            if let Ok(mut txn) = Txn::open(unsafe { self.pool.payload(slot) }) {
+                txn.set_error(
+                    502,
+                    &format!("function {} could not reach function {}", self.name, next),
+                );
+            }
+            let _ = self.tx.send(&Descriptor::new(gw, slot.index, slot.gen));
+        }
+    }
+}
+
+/// Runs a function process until the control plane goes away.
+pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), SdkError> {
+    let file = ChainFile::load(&args.chain_file)?;
+    let (_, chain) = file
+        .chain_by_name(&args.chain)
+        .ok_or_else(|| SdkError::UnknownChain(args.chain.clone()))?;
+    let spec =
+        chain
+            .function(FunctionId(args.function))
+            .ok_or_else(|| SdkError::UnknownFunction {
+                chain: args.chain.clone(),
+                function: args.function,
+            })?;
+    let handler = registry
+        .get(&spec.handler)
+        .ok_or_else(|| SdkError::UnknownHandler {
+            name: spec.handler.clone(),
+            available: registry.names().collect::<Vec<_>>().join(", "),
+        })?;
+
+    let reg_err = |source| SdkError::Registration {
+        path: args.control.clone(),
+        source,
+    };
+    let control = crate::sys::unix_connect(&args.control).map_err(reg_err)?;
+    Hello {
+        chain: args.chain.clone(),
+        function: args.function,
+        pid: std::process::id(),
+    }
+    .send(&control)
+    .map_err(reg_err)?;
+    let welcome = Welcome::recv(&control).map_err(reg_err)?;
+    let me = Endpoint::new(welcome.chain, FunctionId(args.function));
+    let nfds = welcome.fds.len();
+    let mut fds = welcome.fds.into_iter();
+    let mut next_fd = || fds.next().ok_or(SdkError::MissingFds(nfds));
+    let pool = Pool::open(next_fd()?)?;
+    let Link { tx, mut rx, closer } = match welcome.transport {
+        TransportKind::Skmsg => skmsg::link(next_fd()?).map_err(TransportError::from)?,
+        TransportKind::Ring => ring::polling_link(
+            Arc::new(RingSegment::open(next_fd()?).map_err(TransportError::from)?),
+            me,
+        )
+        .map_err(TransportError::from)?,
+        TransportKind::Eventring => {
+            let seg = Arc::new(RingSegment::open(next_fd()?).map_err(TransportError::from)?);
+            let bells = Doorbells::from_fds(fds.by_ref().collect());
+            eventring::link(seg, Arc::new(bells), me).map_err(TransportError::from)?
+        }
+    };
+
+    // The registration connection doubles as a liveness link: when the
+    // control plane goes away, so do we.
+    std::thread::Builder::new()
+        .name("control-watch".into())
+        .spawn(move || {
+            let mut b = [0u8; 64];
+            while matches!((&control).read(&mut b), Ok(n) if n > 0) {}
+            closer.close();
+            std::process::exit(0);
+        })
+        .expect("spawn control watcher");
+
+    let worker = Arc::new(Worker {
+        pool,
+        tx,
+        handler,
+        me,
+        name: spec.name.clone(),
+        chain_functions: chain.functions.iter().map(|f| f.id).collect(),
+    });
+    let mut batch = Vec::with_capacity(64);
+    if spec.threads == 1 {
+        // One thread: handle inline in the receive loop (no hand-off).
+        loop {
+            batch.clear();
+            rx.recv(&mut batch)?;
+            for d in batch.drain(..) {
+                worker.process(d);
+            }
+        }
+    }
+    let (work_tx, work_rx) = mpsc::sync_channel::<Descriptor>(worker.pool.slot_count() as usize);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    for i in 0..spec.threads {
+        let (worker, work_rx) = (worker.clone(), work_rx.clone());
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || loop {
+                let next = work_rx.lock().expect("work queue").recv();
+                match next {
+                    Ok(d) => worker.process(d),
+                    Err(_) => return,
+                }
+            })
+            .expect("spawn worker");
+    }
+    loop {
+        batch.clear();
+        rx.recv(&mut batch)?;
+        for d in batch.drain(..) {
+            if work_tx.send(d).is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
