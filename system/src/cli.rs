@@ -171,7 +171,9 @@ fn run(
         let (stop_tx, stop_rx) = watch::channel(false);
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        let mut admin_note = String::new();
         if let Some(a) = admin_listener {
+            admin_note = format!(" admin=http://{}", a.local_addr().map_err(|e| e.to_string())?);
             a.set_nonblocking(true).map_err(|e| e.to_string())?;
             let a = tokio::net::TcpListener::from_std(a).map_err(|e| e.to_string())?;
             tokio::spawn(serve_admin(deployment.metrics(), a, stop_rx.clone()));
@@ -181,7 +183,7 @@ fn run(
         // still shut down cleanly.
         let signalled = wait_for_signal();
         println!(
-            "ready http://{addr} transport={} mode={}",
+            "ready http://{addr} transport={} mode={}{admin_note}",
             deployment.transport(),
             deployment.transport().mode_name()
         );

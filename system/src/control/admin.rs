@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::deployment::Shared;
-use crate::descriptor::{Endpoint, FunctionId};
+use crate::descriptor::Endpoint;
 
 /// Reads a deployment's counters.
 #[derive(Clone)]
@@ -170,6 +170,7 @@ impl MetricsSource {
         let mut endpoints = Vec::new();
         let mut up = Vec::new();
         let mut starts = Vec::new();
+        let mut pids = Vec::new();
         for (id, c) in sh.file.chains() {
             endpoints.push((
                 Endpoint::gateway(id),
@@ -183,6 +184,9 @@ impl MetricsSource {
                     l.clone(),
                     sh.supervisor.child(e).map(|c| c.starts).unwrap_or(0),
                 ));
+                if let Some(r) = sh.registration(e) {
+                    pids.push((l.clone(), r.pid as u64));
+                }
                 endpoints.push((e, l));
             }
         }
@@ -191,6 +195,12 @@ impl MetricsSource {
             "gauge",
             "1 when the function is registered.",
             up,
+        );
+        family(
+            "spright_function_pid",
+            "gauge",
+            "Pid of the registered function process.",
+            pids,
         );
         family(
             "spright_function_starts_total",
@@ -273,7 +283,6 @@ impl MetricsSource {
                 ],
             );
         }
-        let _ = FunctionId::GATEWAY;
         out
     }
 }

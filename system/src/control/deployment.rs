@@ -357,6 +357,10 @@ fn rand_u64() -> u64 {
 }
 
 impl Shared {
+    pub(crate) fn registration(&self, e: Endpoint) -> Option<Registration> {
+        self.registrations.live.lock().unwrap().get(&e).copied()
+    }
+
     pub(crate) fn registrations_keys(&self) -> Vec<Endpoint> {
         self.registrations
             .live

@@ -122,7 +122,8 @@ impl Pool {
         }
         let stride = (SLOT_HEADER_SIZE + geometry.slot_payload as usize).next_multiple_of(64);
         let len = layout::slots_offset() + stride * geometry.slots as usize;
-        let name = format!("spright-pool-chain{}", chain.0);
+        // The pid makes leftovers attributable to their deployment.
+        let name = format!("spright-{}-pool-chain{}", std::process::id(), chain.0);
         let (fd, map, pages) = match Self::try_huge(&name, len) {
             Some(ok) => ok,
             None => {
