@@ -173,7 +173,10 @@ fn run(
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         let mut admin_note = String::new();
         if let Some(a) = admin_listener {
-            admin_note = format!(" admin=http://{}", a.local_addr().map_err(|e| e.to_string())?);
+            admin_note = format!(
+                " admin=http://{}",
+                a.local_addr().map_err(|e| e.to_string())?
+            );
             a.set_nonblocking(true).map_err(|e| e.to_string())?;
             let a = tokio::net::TcpListener::from_std(a).map_err(|e| e.to_string())?;
             tokio::spawn(serve_admin(deployment.metrics(), a, stop_rx.clone()));
@@ -183,9 +186,10 @@ fn run(
         // still shut down cleanly.
         let signalled = wait_for_signal();
         println!(
-            "ready http://{addr} transport={} mode={}{admin_note}",
+            "ready http://{addr} transport={} mode={}{admin_note} control={}",
             deployment.transport(),
-            deployment.transport().mode_name()
+            deployment.transport().mode_name(),
+            deployment.control_address()
         );
         let _ = std::io::stdout().flush();
         signalled.await;

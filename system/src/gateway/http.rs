@@ -239,15 +239,23 @@ impl AsyncWrite for Tracked {
     }
 }
 
-const TIMEOUT_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 45\r\n\r\n{\"error\":\"request not received in time\"}\r\n\r\n";
-
 fn send_408(fd: &OwnedFd) {
+    let body = error_json("request not received in time");
+    let resp = format!(
+        "HTTP/1.1 408 Request Timeout
+connection: close
+content-type: application/json
+content-length: {}
+
+{body}",
+        body.len()
+    );
     // Best effort on a socket hyper has given up on; never blocks.
     unsafe {
         libc::send(
             fd.as_raw_fd(),
-            TIMEOUT_408.as_ptr().cast(),
-            TIMEOUT_408.len(),
+            resp.as_ptr().cast(),
+            resp.len(),
             libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
         )
     };

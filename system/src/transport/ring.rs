@@ -78,7 +78,11 @@ impl RingSegment {
     pub fn create(chain: ChainId, rings: u32, min_capacity: u32) -> io::Result<Self> {
         let capacity = min_capacity.max(2).next_power_of_two();
         let len = Self::len_for(rings, capacity);
-        let fd = sys::memfd(&format!("spright-{}-rings-chain{}", std::process::id(), chain.0), len, false)?;
+        let fd = sys::memfd(
+            &format!("spright-{}-rings-chain{}", std::process::id(), chain.0),
+            len,
+            false,
+        )?;
         let map = SharedMapping::map(fd.as_raw_fd(), len)?;
         // SAFETY: fresh zeroed mapping large enough for header and rings.
         unsafe {

@@ -23,7 +23,11 @@ pub struct TempChain(pub PathBuf);
 
 impl TempChain {
     pub fn new(yaml: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("spright-test-{}-{}.yaml", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "spright-test-{}-{}.yaml",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&p, yaml).unwrap();
         Self(p)
     }
@@ -41,6 +45,8 @@ pub struct Spright {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub pid: u32,
+    /// The control socket (`@name`), for tests that register functions.
+    pub control: String,
     pub ready_line: String,
     _chain: Option<TempChain>,
 }
@@ -60,7 +66,14 @@ impl Spright {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spright"))
             .args(["run", "--chain"])
             .arg(chain)
-            .args(["--transport", transport, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .args([
+                "--transport",
+                transport,
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -69,18 +82,38 @@ impl Spright {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).expect("read ready line");
-        assert!(line.starts_with("ready http://"), "spright did not become ready (transport {transport}): {line:?}");
+        assert!(
+            line.starts_with("ready http://"),
+            "spright did not become ready (transport {transport}): {line:?}"
+        );
         // Keep draining stdout so the child never blocks on it.
         std::thread::spawn(move || {
             let mut sink = Vec::new();
             let _ = out.read_to_end(&mut sink);
         });
         let field = |prefix: &str| -> SocketAddr {
-            line.split_whitespace().find_map(|w| w.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix} in {line:?}")).parse().unwrap()
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {line:?}"))
+                .parse()
+                .unwrap()
         };
         let addr = field("http://");
         let admin = field("admin=http://");
-        Self { child: Some(child), addr, admin, pid, ready_line: line.trim().to_string(), _chain: temp }
+        let control = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("control="))
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            child: Some(child),
+            addr,
+            admin,
+            pid,
+            control,
+            ready_line: line.trim().to_string(),
+            _chain: temp,
+        }
     }
 
     pub fn metrics_text(&self) -> String {
@@ -88,7 +121,9 @@ impl Spright {
         write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
-        text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
     }
 
     /// Metrics as `name{labels}` -> value.
@@ -96,7 +131,10 @@ impl Spright {
         self.metrics_text()
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?))))
+            .filter_map(|l| {
+                l.rsplit_once(' ')
+                    .and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            })
             .collect()
     }
 
@@ -104,7 +142,9 @@ impl Spright {
     pub fn metric(&self, name: &str, needles: &[&str]) -> f64 {
         self.metrics()
             .iter()
-            .filter(|(k, _)| k.split('{').next() == Some(name) && needles.iter().all(|n| k.contains(n)))
+            .filter(|(k, _)| {
+                k.split('{').next() == Some(name) && needles.iter().all(|n| k.contains(n))
+            })
             .map(|(_, v)| v)
             .sum()
     }
@@ -126,7 +166,10 @@ impl Spright {
     }
 
     pub fn function_pid(&self, function: &str) -> u32 {
-        self.metric("spright_function_pid", &[&format!("function=\"{function}\"")]) as u32
+        self.metric(
+            "spright_function_pid",
+            &[&format!("function=\"{function}\"")],
+        ) as u32
     }
 
     /// SIGTERM and wait (graceful shutdown).
@@ -173,7 +216,10 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -191,7 +237,9 @@ impl Http {
         let s = TcpStream::connect(addr).expect("connect to gateway");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.set_nodelay(true).unwrap();
-        Self { stream: BufReader::new(s) }
+        Self {
+            stream: BufReader::new(s),
+        }
     }
 
     pub fn raw(&mut self) -> &TcpStream {
@@ -206,8 +254,17 @@ impl Http {
         self.request_with(method, path, &[], body)
     }
 
-    pub fn request_with(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n", body.len());
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -236,10 +293,18 @@ impl Http {
             let (k, v) = l.split_once(':')?;
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
-        let len: usize = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
         let mut body = vec![0; len];
         self.stream.read_exact(&mut body).ok()?;
-        Some(HttpResponse { status, headers, body })
+        Some(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -264,9 +329,15 @@ pub fn tree_cpu_seconds(root: u32) -> f64 {
 pub fn process_tree(root: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+            if let Some(ppid) = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+            {
                 parents.push((pid, ppid));
             }
         }

@@ -1,0 +1,487 @@
+//! Bad input and failures each get their defined answer, and nothing leaks.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use common::{example_chain, Http, Spright, TRANSPORTS};
+use spright::control::registration::{Hello, Welcome};
+use spright::descriptor::{ChainId, Descriptor, Endpoint, FunctionId};
+use spright::pool::Pool;
+use spright::transport::ring::RingSegment;
+use zerocopy::IntoBytes;
+
+const LIMITS: &str = r#"
+gateway:
+  max_body_bytes: 4096
+  max_header_bytes: 8192
+  request_timeout_ms: 1000
+  client_timeout_ms: 700
+  drain_timeout_ms: 5000
+chains:
+  - name: example
+    pool: { slots: 4, slot_size: 3072, app_bytes: 64 }
+    functions:
+      - { id: 1, name: parse, handler: example.parse }
+      - { id: 2, name: transform, handler: example.transform }
+      - { id: 3, name: render, handler: example.render }
+      - { id: 4, name: delay, handler: example.delay, threads: 8 }
+    routes:
+      - { path: /transform, sequence: [1, 2, 3] }
+      - { path: /echo, first: 3 }
+      - { path: /delay, first: 4 }
+"#;
+
+#[test]
+fn bad_requests_get_their_status_codes() {
+    let sp = Spright::start_yaml(LIMITS, "skmsg");
+    let mut http = Http::connect(sp.addr);
+
+    let r = http.request("GET", "/no/such/route", b"");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), r#"{"error":"no route for /no/such/route"}"#);
+    // Keep-alive survives an error answer.
+    assert_eq!(http.request("POST", "/echo", b"still here").status, 200);
+
+    let r = http.request("POST", "/echo", &[b'x'; 5000]);
+    assert_eq!(r.status, 413, "declared body over the limit");
+    // Chunked body over the limit (no Content-Length to check up front).
+    let mut h = Http::connect(sp.addr);
+    let chunk = "a".repeat(3000);
+    h.send_raw(format!("POST /echo HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n", 3000, 3000).as_bytes());
+    assert_eq!(h.read_response().unwrap().status, 413);
+    // Within the body limit but larger than the chain's slots.
+    let r = Http::connect(sp.addr).request("POST", "/echo", &[b'y'; 3500]);
+    assert_eq!(r.status, 413);
+    assert!(r.text().contains("does not fit"), "{}", r.text());
+
+    let mut h = Http::connect(sp.addr);
+    h.send_raw(b"THIS IS NOT HTTP\r\n\r\n");
+    assert_eq!(h.read_response().unwrap().status, 400, "malformed request");
+
+    let mut h = Http::connect(sp.addr);
+    let big = "b".repeat(10_000);
+    h.send_raw(format!("GET /echo HTTP/1.1\r\nhost: t\r\nx-big: {big}\r\n\r\n").as_bytes());
+    assert_eq!(h.read_response().unwrap().status, 431, "header too large");
+
+    // Slowly-sent head: 408 after the client timeout.
+    let mut h = Http::connect(sp.addr);
+    h.send_raw(b"POST /echo HTTP/1.1\r\nhost: t\r\n");
+    let t = Instant::now();
+    assert_eq!(
+        h.read_response()
+            .expect("an answer, not a silent close")
+            .status,
+        408
+    );
+    assert!(t.elapsed() >= Duration::from_millis(500));
+    // Slowly-sent body.
+    let mut h = Http::connect(sp.addr);
+    h.send_raw(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\nabc");
+    assert_eq!(h.read_response().unwrap().status, 408);
+    // An idle keep-alive connection is closed quietly, with no stray 408.
+    let mut idle = Http::connect(sp.addr);
+    assert_eq!(idle.request("POST", "/echo", b"x").status, 200);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        idle.read_response().is_none(),
+        "idle connection should close without a response"
+    );
+
+    // A chain slower than the request timeout: 504, and its slot comes back
+    // when the function finally returns it. (A fresh connection: the first
+    // one has been idle longer than the client timeout and is closed.)
+    let mut http = Http::connect(sp.addr);
+    let r = http.request("GET", "/delay?ms=1800", b"");
+    assert_eq!(r.status, 504);
+    assert!(
+        sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0),
+        "late slot never reclaimed"
+    );
+    assert_eq!(
+        sp.metric("spright_gateway_descriptors_total", &["kind=\"late\""]),
+        1.0
+    );
+    assert_eq!(
+        Http::connect(sp.addr)
+            .request("POST", "/transform", b"ok")
+            .status,
+        200
+    );
+    assert!(sp.stop().success());
+}
+
+#[test]
+fn pool_exhaustion_answers_503_then_recovers() {
+    for transport in ["skmsg", "eventring"] {
+        let sp = Spright::start_yaml(LIMITS, transport);
+        let addr = sp.addr;
+        let slow: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    Http::connect(addr)
+                        .request("GET", "/delay?ms=700", b"")
+                        .status
+                })
+            })
+            .collect();
+        assert!(sp.eventually(Duration::from_secs(2), |s| s.slots_in_use() == 4.0));
+        let r = Http::connect(addr).request("POST", "/echo", b"one too many");
+        assert_eq!(r.status, 503, "{transport}");
+        assert_eq!(r.header("retry-after"), Some("1"));
+        for s in slow {
+            assert_eq!(s.join().unwrap(), 200);
+        }
+        assert_eq!(
+            Http::connect(addr)
+                .request("POST", "/echo", b"again")
+                .status,
+            200,
+            "{transport}: recovered"
+        );
+        assert!(sp.metric("spright_pool_exhausted_total", &[]) >= 1.0);
+        assert_eq!(sp.slots_in_use(), 0.0);
+    }
+}
+
+/// kill -9 of a function under load: in-flight requests get 502/504, the
+/// function is restarted, traffic succeeds again, no slot leaks.
+#[test]
+fn killed_function_is_restarted_and_nothing_leaks() {
+    let yaml = std::fs::read_to_string(example_chain())
+        .unwrap()
+        .replace("request_timeout_ms: 5000", "request_timeout_ms: 2000");
+    for transport in TRANSPORTS {
+        let sp = Spright::start_yaml(&yaml, transport);
+        let addr = sp.addr;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let load: Vec<_> = (0..4)
+            .map(|c| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut http = Http::connect(addr);
+                    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+                    let mut i = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r =
+                            http.request("POST", "/transform", format!("load {c} {i}").as_bytes());
+                        *statuses.entry(r.status).or_default() += 1;
+                        i += 1;
+                    }
+                    statuses
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let victim = sp.function_pid("transform");
+        assert!(victim > 0);
+        unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+        let restarted = sp.eventually(Duration::from_secs(10), |s| {
+            s.metric("spright_function_starts_total", &["function=\"transform\""]) == 2.0
+                && s.function_pid("transform") != victim
+                && s.function_pid("transform") > 0
+        });
+        assert!(restarted, "{transport}: transform was not restarted");
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = std::collections::BTreeMap::<u16, u32>::new();
+        for l in load {
+            for (s, n) in l.join().unwrap() {
+                *total.entry(s).or_default() += n;
+            }
+        }
+        assert!(
+            total.keys().all(|s| [200, 502, 504].contains(s)),
+            "{transport}: unexpected statuses {total:?}"
+        );
+        let mut http = Http::connect(addr);
+        for i in 0..50 {
+            assert_eq!(
+                http.request("POST", "/transform", format!("after {i}").as_bytes())
+                    .status,
+                200,
+                "{transport}: after restart"
+            );
+        }
+        assert!(
+            sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0),
+            "{transport}: slots leaked"
+        );
+        eprintln!("{transport}: statuses during kill -9: {total:?}");
+    }
+}
+
+const TWO_CHAINS: &str = r#"
+chains:
+  - name: a
+    functions:
+      - { id: 1, name: render, handler: example.render }
+    routes:
+      - { path: /a, first: 1 }
+  - name: b
+    functions:
+      - { id: 1, name: render, handler: example.render }
+      - { id: 2, name: intruder, handler: example.render, spawn: false }
+    routes:
+      - { path: /b, first: 1 }
+"#;
+
+/// Registers this test process as chain b's admitted function `intruder`.
+fn register_intruder(sp: &Spright) -> Welcome {
+    let conn = spright::sys::unix_connect(&sp.control).expect("control socket");
+    Hello {
+        chain: "b".into(),
+        function: 2,
+        pid: std::process::id(),
+    }
+    .send(&conn)
+    .unwrap();
+    let w = Welcome::recv(&conn).expect("admitted");
+    // Keep the registration alive for the rest of the test.
+    std::mem::forget(conn);
+    w
+}
+
+#[test]
+fn a_function_cannot_reach_another_chain_and_forgeries_are_counted() {
+    let sp = Spright::start_yaml(TWO_CHAINS, "skmsg");
+    let mut w = register_intruder(&sp);
+    assert_eq!(w.chain, ChainId(2));
+    let sock = TcpStream::from(w.fds.pop().unwrap());
+    let pool = Pool::open(w.fds.pop().unwrap()).unwrap();
+    assert_eq!(
+        pool.chain(),
+        ChainId(2),
+        "only its own chain's pool is handed over"
+    );
+    let send = |d: &Descriptor| (&sock).write_all(d.as_bytes()).unwrap();
+    let a_render = Endpoint::new(ChainId(1), FunctionId(1));
+    let b_render = Endpoint::new(ChainId(2), FunctionId(1));
+
+    // Across chains: refused by the kernel.
+    send(&Descriptor::new(a_render, 0, 1));
+    assert!(sp.eventually(Duration::from_secs(2), |s| s
+        .metric("spright_sproxy_drops_total", &["edge_denied"])
+        == 1.0));
+    assert_eq!(
+        sp.metric(
+            "spright_sproxy_messages_total",
+            &["chain=\"a\"", "function=\"render\"", "direction=\"rx\""]
+        ),
+        0.0
+    );
+    // Inside the chain: delivered, but stale / out-of-range descriptors are
+    // rejected by the receiver and counted; the gateway does the same.
+    send(&Descriptor::new(b_render, 0, 12345));
+    send(&Descriptor::new(b_render, 99_999, 1));
+    send(&Descriptor::new(Endpoint::gateway(ChainId(2)), 1, 777));
+    let mut bad = Descriptor::new(b_render, 0, 1);
+    bad.magic = 0xbeef;
+    send(&bad);
+    assert!(
+        sp.eventually(Duration::from_secs(2), |s| {
+            s.metric(
+                "spright_pool_descriptors_rejected_total",
+                &["chain=\"b\"", "stale"],
+            ) == 2.0
+                && s.metric(
+                    "spright_pool_descriptors_rejected_total",
+                    &["chain=\"b\"", "out_of_range"],
+                ) == 1.0
+                && s.metric("spright_sproxy_drops_total", &["bad_magic"]) == 1.0
+                && s.metric("spright_gateway_descriptors_total", &["rejected"]) == 1.0
+        }),
+        "{}",
+        sp.metrics_text()
+    );
+    // Both chains still serve.
+    let mut http = Http::connect(sp.addr);
+    assert_eq!(http.request("POST", "/a", b"x").status, 200);
+    assert_eq!(http.request("POST", "/b", b"y").status, 200);
+    let _ = sock.as_raw_fd();
+}
+
+#[test]
+fn ring_transports_isolate_chains_by_capability() {
+    let sp = Spright::start_yaml(TWO_CHAINS, "eventring");
+    let mut w = register_intruder(&sp);
+    // fds: pool, ring segment, doorbells of chain b only.
+    assert_eq!(
+        w.fds.len(),
+        2 + 3,
+        "pool + segment + one doorbell per ring of chain b"
+    );
+    let _bells = w.fds.split_off(2);
+    let seg = RingSegment::open(w.fds.pop().unwrap()).unwrap();
+    assert_eq!(seg.chain(), ChainId(2));
+    assert!(
+        seg.push(&Descriptor::new(
+            Endpoint::new(ChainId(1), FunctionId(1)),
+            0,
+            1
+        ))
+        .is_err(),
+        "no way to address chain a"
+    );
+}
+
+#[test]
+fn shutdown_drains_in_flight_requests() {
+    let sp = Spright::start(&example_chain(), "skmsg");
+    let addr = sp.addr;
+    let slow = std::thread::spawn(move || Http::connect(addr).request("GET", "/delay?ms=800", b""));
+    std::thread::sleep(Duration::from_millis(200));
+    let status = sp.stop();
+    assert!(status.success());
+    let r = slow.join().unwrap();
+    assert_eq!(
+        (r.status, r.text()),
+        (200, r#"{"slept_ms":800}"#.to_string())
+    );
+}
+
+/// The BPF programs and maps this deployment loaded, from its fdinfo.
+fn bpf_ids(pid: u32) -> (Vec<u32>, Vec<u32>) {
+    let (mut progs, mut maps) = (Vec::new(), Vec::new());
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .unwrap()
+        .flatten()
+    {
+        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for line in info.lines() {
+            if let Some(v) = line.strip_prefix("prog_id:") {
+                progs.push(v.trim().parse().unwrap());
+            }
+            if let Some(v) = line.strip_prefix("map_id:") {
+                maps.push(v.trim().parse().unwrap());
+            }
+        }
+    }
+    (progs, maps)
+}
+
+#[test]
+fn teardown_leaves_nothing_behind() {
+    let sp = Spright::start(&example_chain(), "skmsg");
+    assert_eq!(
+        Http::connect(sp.addr)
+            .request("POST", "/transform", b"x")
+            .status,
+        200
+    );
+    let (pid, addr) = (sp.pid, sp.addr);
+    let tree = common::process_tree(pid);
+    assert!(tree.len() >= 5, "control plane and 4 functions: {tree:?}");
+    let (progs, maps) = bpf_ids(pid);
+    assert!(
+        progs.len() >= 3 && !maps.is_empty(),
+        "SPROXY and EPROXY loaded: {progs:?} {maps:?}"
+    );
+    assert!(sp.stop().success());
+
+    let marker = format!("spright-{pid}-");
+    std::thread::sleep(Duration::from_millis(200));
+    for p in &tree {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{p}")).exists()
+                || std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .map(|c| !c.contains(&marker))
+                    .unwrap_or(true),
+            "process {p} survived"
+        );
+    }
+    let loaded: Vec<u32> = aya::programs::loaded_programs()
+        .filter_map(|p| p.ok())
+        .map(|p| p.id())
+        .collect();
+    assert!(
+        progs.iter().all(|id| !loaded.contains(id)),
+        "BPF programs left loaded"
+    );
+    let maps_left: Vec<u32> = aya::maps::loaded_maps()
+        .filter_map(|m| m.ok())
+        .map(|m| m.id())
+        .collect();
+    assert!(
+        maps.iter().all(|id| !maps_left.contains(id)),
+        "BPF maps left"
+    );
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(fds) = std::fs::read_dir(e.path().join("fd")) {
+            for fd in fds.flatten() {
+                let target = std::fs::read_link(fd.path())
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                assert!(!target.contains(&marker), "shared memory left: {target}");
+            }
+        }
+    }
+    assert!(TcpStream::connect(addr).is_err(), "gateway port still open");
+}
+
+#[test]
+fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spright"))
+        .args(["run", "--chain"])
+        .arg(example_chain())
+        .args(["--transport", "skmsg", "--listen", "127.0.0.1:0"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("needs root") && err.contains("eventring"),
+        "{err}"
+    );
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spright"))
+        .args(["run", "--chain"])
+        .arg(example_chain())
+        .args(["--transport", "eventring", "--listen", "127.0.0.1:0"])
+        .uid(65534)
+        .gid(65534)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("ready http://"), "{line}");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        Http::connect(addr)
+            .request("POST", "/transform", b"as nobody")
+            .status,
+        200
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn bad_chain_files_are_one_clear_line() {
+    let tc = common::TempChain::new("chains:\n  - name: x\n    functions: []\n    routes: []\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spright"))
+        .args(["run", "--chain"])
+        .arg(&tc.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chain \"x\": no functions"), "{err}");
+}
