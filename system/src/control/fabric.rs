@@ -48,7 +48,7 @@ pub struct RingChain {
 }
 
 pub enum Fabric {
-    Skmsg(SkmsgFabric),
+    Skmsg(Box<SkmsgFabric>),
     Rings {
         kind: TransportKind,
         chains: HashMap<ChainId, RingChain>,
@@ -93,7 +93,7 @@ impl Fabric {
                         _peer: sink_peer,
                     },
                 );
-                Ok((Fabric::Skmsg(fabric), Some(sink)))
+                Ok((Fabric::Skmsg(Box::new(fabric)), Some(sink)))
             }
             TransportKind::Ring | TransportKind::Eventring => {
                 let mut chains = HashMap::new();

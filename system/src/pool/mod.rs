@@ -185,7 +185,7 @@ impl Pool {
         }
         let stride = h.slot_stride as usize;
         let need = layout::slots_offset() + stride * h.slot_count as usize;
-        if stride < SLOT_HEADER_SIZE + 256 || stride % 64 != 0 || need > len {
+        if stride < SLOT_HEADER_SIZE + 256 || !stride.is_multiple_of(64) || need > len {
             return Err(PoolError::BadGeometry(len));
         }
         let pages = if h.huge_pages != 0 {

@@ -349,7 +349,7 @@ impl DescriptorRx for PollRx {
                 return Err(TransportError::Closed);
             }
             empty += 1;
-            if empty % POLLS_BEFORE_YIELD == 0 {
+            if empty.is_multiple_of(POLLS_BEFORE_YIELD) {
                 // Let other pollers run when cores are oversubscribed.
                 std::thread::yield_now();
             } else {
