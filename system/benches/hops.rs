@@ -1,0 +1,418 @@
+//! Per-hop cost of every descriptor transport, measured side by side.
+//!
+//! `cargo bench -p spright` (needs root for the sk_msg rows). For chains of
+//! 1, 3 and 5 function processes, the bench process plays the gateway: it
+//! sends a descriptor to function 1, each function does the SDK's per-hop
+//! work (validate the descriptor, open the transaction in the slot, bump a
+//! counter in the typed state, set the holder, forward) and the last one
+//! returns it. Latency: one descriptor in flight, round trips timed, divided
+//! by the number of transfers (hops + 1). Throughput: 32 in flight.
+//! Every number is reported as a ratio to an in-process call doing the same
+//! work and to a bare sk_msg redirect between two processes (no pool, no
+//! SDK work): the floor that S-SPRIGHT's per-hop cost is judged against.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spright::bpf::Sproxy;
+use spright::descriptor::{ChainId, Descriptor, Endpoint, FrameDecoder, FunctionId};
+use spright::pool::{Lease, Pool, PoolGeometry};
+use spright::transport::eventring::{self, Doorbells};
+use spright::transport::ring::{self, RingSegment};
+use spright::transport::{skmsg, DescriptorRx, DescriptorTx, Link};
+use spright::txn::{Method, Request, Txn};
+use zerocopy::{FromBytes, IntoBytes};
+
+const CHAIN: ChainId = ChainId(1);
+const SAMPLES: usize = 20_000;
+const MAX_PHASE: Duration = Duration::from_secs(2);
+const IN_FLIGHT: usize = 32;
+
+fn ep(f: u16) -> Endpoint {
+    Endpoint::new(CHAIN, FunctionId(f))
+}
+
+/// The SDK's per-hop work on a received descriptor.
+fn hop(pool: &Pool, d: &Descriptor, next: Endpoint) -> Descriptor {
+    let slot = pool.validate(d).expect("valid descriptor");
+    let mut txn = Txn::open(unsafe { pool.payload(slot) }).expect("transaction");
+    *txn.state::<u64>().expect("state") += 1;
+    pool.set_holder(slot, next);
+    Descriptor::new(next, slot.index, slot.gen)
+}
+
+fn next_of(f: u16, hops: u16) -> Endpoint {
+    if f == hops {
+        Endpoint::gateway(CHAIN)
+    } else {
+        ep(f + 1)
+    }
+}
+
+struct Stats {
+    p50_rtt: Duration,
+    p99_rtt: Duration,
+    transfers_per_rtt: u32,
+    throughput: f64,
+}
+
+impl Stats {
+    fn per_hop_p50(&self) -> f64 {
+        self.p50_rtt.as_nanos() as f64 / self.transfers_per_rtt as f64
+    }
+    fn per_hop_p99(&self) -> f64 {
+        self.p99_rtt.as_nanos() as f64 / self.transfers_per_rtt as f64
+    }
+}
+
+/// Sends/receives descriptors as the gateway.
+trait Gw {
+    fn send(&mut self, d: &Descriptor);
+    fn recv(&mut self, out: &mut Vec<Descriptor>);
+}
+
+struct LinkGw(Arc<dyn DescriptorTx>, Box<dyn DescriptorRx>);
+
+impl Gw for LinkGw {
+    fn send(&mut self, d: &Descriptor) {
+        self.0.send(d).expect("send");
+    }
+    fn recv(&mut self, out: &mut Vec<Descriptor>) {
+        self.1.recv(out).expect("recv");
+    }
+}
+
+fn prepare_slots(pool: &Pool, n: usize) -> Vec<Descriptor> {
+    (0..n)
+        .map(|_| {
+            let s = pool.alloc(Lease::GATEWAY).unwrap();
+            let req = Request { method: Method::Post, path: "/bench", query: "", cookie: "", content_type: "", body: b"payload" };
+            Txn::create(unsafe { pool.payload(s) }, 64, 0, &[FunctionId(1)], &req).unwrap();
+            pool.set_holder(s, ep(1));
+            Descriptor::new(ep(1), s.index, s.gen)
+        })
+        .collect()
+}
+
+fn measure(gw: &mut dyn Gw, pool: &Pool, transfers: u32) -> Stats {
+    let slots = prepare_slots(pool, IN_FLIGHT);
+    let mut out = Vec::new();
+    // Latency: one in flight.
+    let mut rtts = Vec::with_capacity(SAMPLES);
+    let start = Instant::now();
+    while rtts.len() < SAMPLES && start.elapsed() < MAX_PHASE {
+        let t = Instant::now();
+        gw.send(&slots[0]);
+        out.clear();
+        while out.is_empty() {
+            gw.recv(&mut out);
+        }
+        rtts.push(t.elapsed());
+        pool.set_holder(pool.validate(&out[0]).unwrap(), ep(1));
+    }
+    rtts.sort();
+    // Throughput: IN_FLIGHT outstanding.
+    for d in &slots {
+        gw.send(d);
+    }
+    let mut done = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < MAX_PHASE {
+        out.clear();
+        gw.recv(&mut out);
+        for d in &out {
+            let s = pool.validate(d).unwrap();
+            pool.set_holder(s, ep(1));
+            gw.send(&Descriptor::new(ep(1), s.index, s.gen));
+            done += 1;
+        }
+    }
+    let throughput = done as f64 / start.elapsed().as_secs_f64();
+    // Drain what is still in flight.
+    let mut outstanding = IN_FLIGHT;
+    while outstanding > 0 {
+        out.clear();
+        gw.recv(&mut out);
+        outstanding -= out.len();
+    }
+    for d in &slots {
+        let s = pool.validate(d).unwrap();
+        pool.free(s).unwrap();
+    }
+    let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
+    Stats { p50_rtt: pct(0.5), p99_rtt: pct(0.99), transfers_per_rtt: transfers, throughput }
+}
+
+/// Forks a child running `body`; returns its pid.
+fn fork_child(body: impl FnOnce()) -> i32 {
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        body();
+        unsafe { libc::_exit(0) };
+    }
+    pid
+}
+
+fn reap(pids: &[i32]) {
+    for &p in pids {
+        unsafe {
+            libc::kill(p, libc::SIGKILL);
+            libc::waitpid(p, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// A function process: receive, hop, forward - forever.
+fn function_loop(pool: &Pool, link: Link, f: u16, hops: u16) {
+    let Link { tx, mut rx, .. } = link;
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        if rx.recv(&mut batch).is_err() {
+            return;
+        }
+        for d in &batch {
+            tx.send(&hop(pool, d, next_of(f, hops))).unwrap();
+        }
+    }
+}
+
+fn new_pool() -> Pool {
+    Pool::create(CHAIN, PoolGeometry { slots: 256, slot_payload: 4096 }).unwrap()
+}
+
+fn loopback_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (b, _) = l.accept().unwrap();
+    (a, b)
+}
+
+fn bench_skmsg(hops: u16) -> Stats {
+    let pool = new_pool();
+    let mut sp = Sproxy::load().expect("sk_msg rows need root");
+    let ends: Vec<Endpoint> = (0..=hops).map(ep).collect();
+    for &a in &ends {
+        for &b in &ends {
+            if a != b {
+                sp.allow(a, b).unwrap();
+            }
+        }
+    }
+    let socks: Vec<(TcpStream, TcpStream)> = ends
+        .iter()
+        .map(|&e| {
+            let (mine, peer) = loopback_pair();
+            sp.register(e, &mine).unwrap();
+            (mine, peer)
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for f in 1..=hops {
+        let s: OwnedFd = socks[f as usize].0.try_clone().unwrap().into();
+        let pool = &pool;
+        pids.push(fork_child(move || function_loop(pool, skmsg::link(s).unwrap(), f, hops)));
+    }
+    let Link { tx, rx, .. } = skmsg::link(socks[0].0.try_clone().unwrap().into()).unwrap();
+    let stats = measure(&mut LinkGw(tx, rx), &pool, hops as u32 + 1);
+    reap(&pids);
+    stats
+}
+
+fn bench_rings(hops: u16, event: bool) -> Stats {
+    let pool = new_pool();
+    let seg = Arc::new(RingSegment::create(CHAIN, hops as u32 + 1, 256).unwrap());
+    let bells = Arc::new(Doorbells::create(hops as u32 + 1).unwrap());
+    let link = |f: u16| {
+        if event {
+            eventring::link(seg.clone(), bells.clone(), ep(f)).unwrap()
+        } else {
+            ring::polling_link(seg.clone(), ep(f)).unwrap()
+        }
+    };
+    let mut pids = Vec::new();
+    for f in 1..=hops {
+        let l = link(f);
+        let pool = &pool;
+        pids.push(fork_child(move || function_loop(pool, l, f, hops)));
+    }
+    let Link { tx, rx, .. } = link(0);
+    let stats = measure(&mut LinkGw(tx, rx), &pool, hops as u32 + 1);
+    reap(&pids);
+    stats
+}
+
+/// Descriptors handed over unix stream sockets along the chain.
+struct UnixGw {
+    out: UnixStream,
+    inp: UnixStream,
+    dec: FrameDecoder,
+}
+
+impl Gw for UnixGw {
+    fn send(&mut self, d: &Descriptor) {
+        self.out.write_all(d.as_bytes()).unwrap();
+    }
+    fn recv(&mut self, out: &mut Vec<Descriptor>) {
+        let mut buf = [0u8; 1024];
+        let n = self.inp.read(&mut buf).unwrap();
+        self.dec.feed(&buf[..n], out);
+    }
+}
+
+fn bench_unix(hops: u16) -> Stats {
+    let pool = new_pool();
+    // links[i] carries transfers into endpoint i (0 = gateway).
+    let links: Vec<(UnixStream, UnixStream)> = (0..=hops).map(|_| UnixStream::pair().unwrap()).collect();
+    let mut pids = Vec::new();
+    for f in 1..=hops {
+        let inp = links[f as usize].1.try_clone().unwrap();
+        let mut out = links[(f as usize + 1) % (hops as usize + 1)].0.try_clone().unwrap();
+        let pool = &pool;
+        pids.push(fork_child(move || {
+            let mut dec = FrameDecoder::default();
+            let mut batch = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = (&inp).read(&mut buf).unwrap();
+                if n == 0 {
+                    return;
+                }
+                batch.clear();
+                dec.feed(&buf[..n], &mut batch);
+                for d in &batch {
+                    out.write_all(hop(pool, d, next_of(f, hops)).as_bytes()).unwrap();
+                }
+            }
+        }));
+    }
+    let mut gw = UnixGw { out: links[1].0.try_clone().unwrap(), inp: links[0].1.try_clone().unwrap(), dec: FrameDecoder::default() };
+    let stats = measure(&mut gw, &pool, hops as u32 + 1);
+    reap(&pids);
+    stats
+}
+
+/// The same hop work as plain function calls in one thread.
+fn bench_in_process(hops: u16) -> Stats {
+    let pool = new_pool();
+    let d0 = prepare_slots(&pool, 1)[0];
+    let mut rtts = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let t = Instant::now();
+        let mut d = d0;
+        for f in 1..=hops {
+            d = std::hint::black_box(hop(&pool, &d, next_of(f, hops)));
+        }
+        rtts.push(t.elapsed());
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(500) {
+        let mut d = d0;
+        for f in 1..=hops {
+            d = std::hint::black_box(hop(&pool, &d, next_of(f, hops)));
+        }
+        n += 1;
+    }
+    rtts.sort();
+    Stats {
+        p50_rtt: rtts[rtts.len() / 2],
+        p99_rtt: rtts[rtts.len() * 99 / 100],
+        transfers_per_rtt: hops as u32,
+        throughput: n as f64 / start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Two processes bouncing raw 16-byte messages through SPROXY: no pool,
+/// no transaction - the cost of the redirect itself.
+fn bench_bare_redirect() -> Stats {
+    let mut sp = Sproxy::load().expect("sk_msg rows need root");
+    let (a, b) = (ep(0), ep(1));
+    sp.allow(a, b).unwrap();
+    sp.allow(b, a).unwrap();
+    let (sa, _pa) = loopback_pair();
+    let (sb, _pb) = loopback_pair();
+    sp.register(a, &sa).unwrap();
+    sp.register(b, &sb).unwrap();
+    let child = fork_child(move || {
+        let mut buf = [0u8; 16];
+        let back = Descriptor::new(a, 0, 1);
+        loop {
+            if (&sb).read_exact(&mut buf).is_err() {
+                return;
+            }
+            (&sb).write_all(back.as_bytes()).unwrap();
+        }
+    });
+    let d = Descriptor::new(b, 0, 1);
+    let mut buf = [0u8; 16];
+    let mut rtts = Vec::with_capacity(SAMPLES);
+    let start = Instant::now();
+    while rtts.len() < SAMPLES && start.elapsed() < MAX_PHASE {
+        let t = Instant::now();
+        (&sa).write_all(d.as_bytes()).unwrap();
+        (&sa).read_exact(&mut buf).unwrap();
+        rtts.push(t.elapsed());
+    }
+    let _ = Descriptor::read_from_bytes(&buf);
+    reap(&[child]);
+    rtts.sort();
+    let n = rtts.len();
+    Stats { p50_rtt: rtts[n / 2], p99_rtt: rtts[n * 99 / 100], transfers_per_rtt: 2, throughput: n as f64 / start.elapsed().as_secs_f64() }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a filter argument selects rows.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let want = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let cpus = spright::sys::allowed_cpus();
+    let root = unsafe { libc::geteuid() } == 0;
+    println!("# spright per-hop benchmark");
+    println!(
+        "# CPUs allowed: {cpus:?}; processes unpinned (the scheduler places them); {} build",
+        if cfg!(debug_assertions) { "UNOPTIMIZED debug" } else { "optimized" }
+    );
+    println!("# latency: 1 descriptor in flight, round trip / (hops + 1); throughput: {IN_FLIGHT} in flight, chain traversals/s");
+
+    let in_proc: Vec<(u16, Stats)> = [1u16, 3, 5].iter().map(|&h| (h, bench_in_process(h))).collect();
+    let bare = if root && want("skmsg") { Some(bench_bare_redirect()) } else { None };
+    if let Some(b) = &bare {
+        println!("# bare sk_msg redirect between two processes: p50 {:.2} us, p99 {:.2} us per transfer", b.per_hop_p50() / 1e3, b.per_hop_p99() / 1e3);
+    }
+    println!();
+    println!("| transport | hops | p50 / hop | p99 / hop | vs in-process | vs bare redirect | chain traversals/s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut rows: Vec<(&str, Box<dyn Fn(u16) -> Stats>)> = vec![("in-process call", Box::new(bench_in_process))];
+    if root {
+        rows.push(("skmsg (S-SPRIGHT)", Box::new(bench_skmsg)));
+    } else {
+        println!("(skmsg rows skipped: not root)");
+    }
+    rows.push(("eventring (E-SPRIGHT)", Box::new(|h| bench_rings(h, true))));
+    rows.push(("ring (D-SPRIGHT, polled)", Box::new(|h| bench_rings(h, false))));
+    rows.push(("unix socket hand-off", Box::new(bench_unix)));
+    for (name, f) in rows {
+        if !want(name) {
+            continue;
+        }
+        for &hops in &[1u16, 3, 5] {
+            let s = f(hops);
+            let base = &in_proc.iter().find(|(h, _)| *h == hops).unwrap().1;
+            let vs_bare = bare.as_ref().map(|b| format!("{:.2}x", s.per_hop_p50() / b.per_hop_p50())).unwrap_or_else(|| "-".into());
+            let oversub = if name.starts_with("ring") && hops as usize + 1 > cpus.len() { " (oversubscribed)" } else { "" };
+            println!(
+                "| {name}{oversub} | {hops} | {:.2} us | {:.2} us | {:.0}x | {vs_bare} | {:.0} |",
+                s.per_hop_p50() / 1e3,
+                s.per_hop_p99() / 1e3,
+                s.per_hop_p50() / base.per_hop_p50(),
+                s.throughput
+            );
+        }
+    }
+}
