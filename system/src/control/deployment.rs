@@ -174,7 +174,7 @@ impl Deployment {
             eproxy,
             oversubscribed,
             stopping: AtomicBool::new(false),
-            next_lease: AtomicU32::new(Lease::GATEWAY.0 + 1),
+            next_lease: AtomicU32::new(0),
         });
 
         let mut threads = Vec::new();
@@ -394,7 +394,8 @@ impl Shared {
                 return;
             }
         };
-        let lease = Lease(self.next_lease.fetch_add(1, Ordering::Relaxed) % Lease::MAX + 2);
+        // Leases 2..=MAX, one per registration (0 = none, 1 = the gateway).
+        let lease = Lease(2 + self.next_lease.fetch_add(1, Ordering::Relaxed) % (Lease::MAX - 1));
         // Requests stranded with an earlier instance fail now, before the
         // new one can receive anything.
         self.gateway.fail_held_by(endpoint);
