@@ -422,12 +422,29 @@ fn teardown_leaves_nothing_behind() {
     assert!(TcpStream::connect(addr).is_err(), "gateway port still open");
 }
 
+/// The binary and example chain copied where an unprivileged user can read
+/// them (the checkout may live under a 0700 home directory).
+fn world_readable_copies() -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("spright-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("spright");
+    let chain = dir.join("chain.yaml");
+    std::fs::copy(env!("CARGO_BIN_EXE_spright"), &bin).unwrap();
+    std::fs::copy(example_chain(), &chain).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&chain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (bin, chain)
+}
+
 #[test]
 fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
     use std::os::unix::process::CommandExt;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spright"))
+    let (bin, chain) = world_readable_copies();
+    let out = std::process::Command::new(&bin)
         .args(["run", "--chain"])
-        .arg(example_chain())
+        .arg(&chain)
         .args(["--transport", "skmsg", "--listen", "127.0.0.1:0"])
         .uid(65534)
         .gid(65534)
@@ -441,9 +458,9 @@ fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
         "{err}"
     );
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spright"))
+    let mut child = std::process::Command::new(&bin)
         .args(["run", "--chain"])
-        .arg(example_chain())
+        .arg(&chain)
         .args(["--transport", "eventring", "--listen", "127.0.0.1:0"])
         .uid(65534)
         .gid(65534)
@@ -471,6 +488,7 @@ fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
     );
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(bin.parent().unwrap());
 }
 
 #[test]
