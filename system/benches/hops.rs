@@ -402,6 +402,9 @@ fn bench_bare_redirect() -> Stats {
     }
 }
 
+/// A benchmark row: its label and how to run it for a chain length.
+type Row = (&'static str, Box<dyn Fn(u16) -> Stats>);
+
 fn main() {
     // `cargo bench` passes --bench; a filter argument selects rows.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
