@@ -4,6 +4,7 @@
 //! [`core`] is the business logic, written once and shared by every mode.
 
 pub mod core;
+pub mod frontend;
 
 /// Function ids, as in WORKLOADS.md (the gateway is 0).
 pub mod ids {
