@@ -441,8 +441,7 @@ fn main() {
     println!();
     println!("| transport | hops | p50 / hop | p99 / hop | vs in-process | vs bare redirect | chain traversals/s |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    let mut rows: Vec<Row> =
-        vec![("in-process call", Box::new(bench_in_process))];
+    let mut rows: Vec<Row> = vec![("in-process call", Box::new(bench_in_process))];
     if root {
         rows.push(("skmsg (S-SPRIGHT)", Box::new(bench_skmsg)));
     } else {

@@ -83,6 +83,18 @@ impl Method {
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Patch => "PATCH",
+            Self::Head => "HEAD",
+            Self::Other => "OTHER",
+        }
+    }
+
     fn code(self) -> u8 {
         self as u8
     }

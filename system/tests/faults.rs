@@ -230,7 +230,7 @@ chains:
 "#;
 
 /// Registers this test process as chain b's admitted function `intruder`.
-fn register_intruder(sp: &Spright) -> Welcome {
+fn register_intruder(sp: &testkit::Spright) -> Welcome {
     let conn = spright::sys::unix_connect(&sp.control).expect("control socket");
     Hello {
         chain: "b".into(),

@@ -5,6 +5,7 @@
 
 pub mod core;
 pub mod frontend;
+pub mod spright;
 
 /// Function ids, as in WORKLOADS.md (the gateway is 0).
 pub mod ids {
