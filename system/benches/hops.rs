@@ -90,14 +90,7 @@ fn prepare_slots(pool: &Pool, n: usize) -> Vec<Descriptor> {
     (0..n)
         .map(|_| {
             let s = pool.alloc(Lease::GATEWAY).unwrap();
-            let req = Request {
-                method: Method::Post,
-                path: "/bench",
-                query: "",
-                cookie: "",
-                content_type: "",
-                body: b"payload",
-            };
+            let req = Request { method: Method::Post, path: "/bench", query: "", cookie: "", content_type: "", body: b"payload" };
             Txn::create(unsafe { pool.payload(s) }, 64, 0, &[FunctionId(1)], &req).unwrap();
             pool.set_holder(s, ep(1));
             Descriptor::new(ep(1), s.index, s.gen)
@@ -151,12 +144,7 @@ fn measure(gw: &mut dyn Gw, pool: &Pool, transfers: u32) -> Stats {
         pool.free(s).unwrap();
     }
     let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
-    Stats {
-        p50_rtt: pct(0.5),
-        p99_rtt: pct(0.99),
-        transfers_per_rtt: transfers,
-        throughput,
-    }
+    Stats { p50_rtt: pct(0.5), p99_rtt: pct(0.99), transfers_per_rtt: transfers, throughput }
 }
 
 /// Forks a child running `body`; returns its pid.
@@ -196,14 +184,7 @@ fn function_loop(pool: &Pool, link: Link, f: u16, hops: u16) {
 }
 
 fn new_pool() -> Pool {
-    Pool::create(
-        CHAIN,
-        PoolGeometry {
-            slots: 256,
-            slot_payload: 4096,
-        },
-    )
-    .unwrap()
+    Pool::create(CHAIN, PoolGeometry { slots: 256, slot_payload: 4096 }).unwrap()
 }
 
 fn loopback_pair() -> (TcpStream, TcpStream) {
@@ -236,9 +217,7 @@ fn bench_skmsg(hops: u16) -> Stats {
     for f in 1..=hops {
         let s: OwnedFd = socks[f as usize].0.try_clone().unwrap().into();
         let pool = &pool;
-        pids.push(fork_child(move || {
-            function_loop(pool, skmsg::link(s).unwrap(), f, hops)
-        }));
+        pids.push(fork_child(move || function_loop(pool, skmsg::link(s).unwrap(), f, hops)));
     }
     let Link { tx, rx, .. } = skmsg::link(socks[0].0.try_clone().unwrap().into()).unwrap();
     let stats = measure(&mut LinkGw(tx, rx), &pool, hops as u32 + 1);
@@ -290,15 +269,11 @@ impl Gw for UnixGw {
 fn bench_unix(hops: u16) -> Stats {
     let pool = new_pool();
     // links[i] carries transfers into endpoint i (0 = gateway).
-    let links: Vec<(UnixStream, UnixStream)> =
-        (0..=hops).map(|_| UnixStream::pair().unwrap()).collect();
+    let links: Vec<(UnixStream, UnixStream)> = (0..=hops).map(|_| UnixStream::pair().unwrap()).collect();
     let mut pids = Vec::new();
     for f in 1..=hops {
         let inp = links[f as usize].1.try_clone().unwrap();
-        let mut out = links[(f as usize + 1) % (hops as usize + 1)]
-            .0
-            .try_clone()
-            .unwrap();
+        let mut out = links[(f as usize + 1) % (hops as usize + 1)].0.try_clone().unwrap();
         let pool = &pool;
         pids.push(fork_child(move || {
             let mut dec = FrameDecoder::default();
@@ -312,17 +287,12 @@ fn bench_unix(hops: u16) -> Stats {
                 batch.clear();
                 dec.feed(&buf[..n], &mut batch);
                 for d in &batch {
-                    out.write_all(hop(pool, d, next_of(f, hops)).as_bytes())
-                        .unwrap();
+                    out.write_all(hop(pool, d, next_of(f, hops)).as_bytes()).unwrap();
                 }
             }
         }));
     }
-    let mut gw = UnixGw {
-        out: links[1].0.try_clone().unwrap(),
-        inp: links[0].1.try_clone().unwrap(),
-        dec: FrameDecoder::default(),
-    };
+    let mut gw = UnixGw { out: links[1].0.try_clone().unwrap(), inp: links[0].1.try_clone().unwrap(), dec: FrameDecoder::default() };
     let stats = measure(&mut gw, &pool, hops as u32 + 1);
     reap(&pids);
     stats
@@ -394,12 +364,7 @@ fn bench_bare_redirect() -> Stats {
     reap(&[child]);
     rtts.sort();
     let n = rtts.len();
-    Stats {
-        p50_rtt: rtts[n / 2],
-        p99_rtt: rtts[n * 99 / 100],
-        transfers_per_rtt: 2,
-        throughput: n as f64 / start.elapsed().as_secs_f64(),
-    }
+    Stats { p50_rtt: rtts[n / 2], p99_rtt: rtts[n * 99 / 100], transfers_per_rtt: 2, throughput: n as f64 / start.elapsed().as_secs_f64() }
 }
 
 /// A benchmark row: its label and how to run it for a chain length.
@@ -414,23 +379,12 @@ fn main() {
     println!("# spright per-hop benchmark");
     println!(
         "# CPUs allowed: {cpus:?}; processes unpinned (the scheduler places them); {} build",
-        if cfg!(debug_assertions) {
-            "UNOPTIMIZED debug"
-        } else {
-            "optimized"
-        }
+        if cfg!(debug_assertions) { "UNOPTIMIZED debug" } else { "optimized" }
     );
     println!("# latency: 1 descriptor in flight, round trip / (hops + 1); throughput: {IN_FLIGHT} in flight, chain traversals/s");
 
-    let in_proc: Vec<(u16, Stats)> = [1u16, 3, 5]
-        .iter()
-        .map(|&h| (h, bench_in_process(h)))
-        .collect();
-    let bare = if root && want("skmsg") {
-        Some(bench_bare_redirect())
-    } else {
-        None
-    };
+    let in_proc: Vec<(u16, Stats)> = [1u16, 3, 5].iter().map(|&h| (h, bench_in_process(h))).collect();
+    let bare = if root && want("skmsg") { Some(bench_bare_redirect()) } else { None };
     if let Some(b) = &bare {
         println!(
             "# bare sk_msg redirect between two processes: p50 {:.2} us, p99 {:.2} us per transfer",
@@ -448,10 +402,7 @@ fn main() {
         println!("(skmsg rows skipped: not root)");
     }
     rows.push(("eventring (E-SPRIGHT)", Box::new(|h| bench_rings(h, true))));
-    rows.push((
-        "ring (D-SPRIGHT, polled)",
-        Box::new(|h| bench_rings(h, false)),
-    ));
+    rows.push(("ring (D-SPRIGHT, polled)", Box::new(|h| bench_rings(h, false))));
     rows.push(("unix socket hand-off", Box::new(bench_unix)));
     for (name, f) in rows {
         if !want(name) {
@@ -460,15 +411,8 @@ fn main() {
         for &hops in &[1u16, 3, 5] {
             let s = f(hops);
             let base = &in_proc.iter().find(|(h, _)| *h == hops).unwrap().1;
-            let vs_bare = bare
-                .as_ref()
-                .map(|b| format!("{:.2}x", s.per_hop_p50() / b.per_hop_p50()))
-                .unwrap_or_else(|| "-".into());
-            let oversub = if name.starts_with("ring") && hops as usize + 1 > cpus.len() {
-                " (oversubscribed)"
-            } else {
-                ""
-            };
+            let vs_bare = bare.as_ref().map(|b| format!("{:.2}x", s.per_hop_p50() / b.per_hop_p50())).unwrap_or_else(|| "-".into());
+            let oversub = if name.starts_with("ring") && hops as usize + 1 > cpus.len() { " (oversubscribed)" } else { "" };
             println!(
                 "| {name}{oversub} | {hops} | {:.2} us | {:.2} us | {:.0}x | {vs_bare} | {:.0} |",
                 s.per_hop_p50() / 1e3,

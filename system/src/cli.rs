@@ -18,11 +18,7 @@ use crate::sdk::{serve_function, FunctionArgs, Registry};
 use crate::transport::TransportKind;
 
 #[derive(Parser)]
-#[command(
-    name = "spright",
-    version,
-    about = "SPRIGHT: serverless function chains over shared memory and eBPF"
-)]
+#[command(name = "spright", version, about = "SPRIGHT: serverless function chains over shared memory and eBPF")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,40 +75,14 @@ enum Command {
 pub fn main_with(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run {
-            chain,
-            transport,
-            listen,
-            admin,
-            no_eproxy,
-            ready_timeout,
-        } => run(
-            chain,
-            transport,
-            listen,
-            admin,
-            !no_eproxy,
-            Duration::from_secs(ready_timeout),
-        ),
+        Command::Run { chain, transport, listen, admin, no_eproxy, ready_timeout } => {
+            run(chain, transport, listen, admin, !no_eproxy, Duration::from_secs(ready_timeout))
+        }
         Command::Stats { admin } => stats(admin),
-        Command::Check { chain } => ChainFile::load(&chain)
-            .map(|f| println!("ok: {} chains", f.chains.len()))
-            .map_err(|e| e.to_string()),
-        Command::Function {
-            chain_file,
-            chain,
-            function,
-            control,
-        } => serve_function(
-            &registry,
-            &FunctionArgs {
-                chain_file,
-                chain,
-                function,
-                control,
-            },
-        )
-        .map_err(|e| e.to_string()),
+        Command::Check { chain } => ChainFile::load(&chain).map(|f| println!("ok: {} chains", f.chains.len())).map_err(|e| e.to_string()),
+        Command::Function { chain_file, chain, function, control } => {
+            serve_function(&registry, &FunctionArgs { chain_file, chain, function, control }).map_err(|e| e.to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,8 +94,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
 }
 
 fn stats(admin: SocketAddr) -> Result<(), String> {
-    let (status, body) = fetch(admin, "/metrics")
-        .map_err(|e| format!("cannot reach admin endpoint {admin}: {e}"))?;
+    let (status, body) = fetch(admin, "/metrics").map_err(|e| format!("cannot reach admin endpoint {admin}: {e}"))?;
     if status != 200 {
         return Err(format!("admin endpoint answered {status}"));
     }
@@ -142,13 +111,10 @@ fn run(
     ready: Duration,
 ) -> Result<(), String> {
     // Bind first: a busy port is reported before anything starts.
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_listener = match admin {
-        Some(a) => {
-            Some(std::net::TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}"))?)
-        }
+        Some(a) => Some(std::net::TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}"))?),
         None => None,
     };
     let root = unsafe { libc::geteuid() } == 0;
@@ -162,21 +128,14 @@ fn run(
     let mut deployment = Deployment::start(&opts).map_err(|e| e.to_string())?;
     deployment.wait_ready(ready).map_err(|e| e.to_string())?;
     let threads = deployment.gateway().limits().threads;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().map_err(|e| e.to_string())?;
     let served = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         let mut admin_note = String::new();
         if let Some(a) = admin_listener {
-            admin_note = format!(
-                " admin=http://{}",
-                a.local_addr().map_err(|e| e.to_string())?
-            );
+            admin_note = format!(" admin=http://{}", a.local_addr().map_err(|e| e.to_string())?);
             a.set_nonblocking(true).map_err(|e| e.to_string())?;
             let a = tokio::net::TcpListener::from_std(a).map_err(|e| e.to_string())?;
             tokio::spawn(serve_admin(deployment.metrics(), a, stop_rx.clone()));

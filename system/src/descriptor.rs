@@ -45,10 +45,7 @@ impl Endpoint {
     }
 
     pub const fn gateway(chain: ChainId) -> Self {
-        Self {
-            chain,
-            function: FunctionId::GATEWAY,
-        }
+        Self { chain, function: FunctionId::GATEWAY }
     }
 
     pub const fn key(self) -> u32 {
@@ -56,10 +53,7 @@ impl Endpoint {
     }
 
     pub const fn from_key(key: u32) -> Self {
-        Self {
-            chain: ChainId((key >> 16) as u16),
-            function: FunctionId(key as u16),
-        }
+        Self { chain: ChainId((key >> 16) as u16), function: FunctionId(key as u16) }
     }
 }
 
@@ -83,13 +77,7 @@ pub struct Descriptor {
 
 impl Descriptor {
     pub fn new(dst: Endpoint, slot: u32, gen: u32) -> Self {
-        Self {
-            magic: DESCRIPTOR_MAGIC,
-            flags: 0,
-            dst: dst.key(),
-            slot,
-            gen,
-        }
+        Self { magic: DESCRIPTOR_MAGIC, flags: 0, dst: dst.key(), slot, gen }
     }
 
     pub fn destination(&self) -> Endpoint {
@@ -103,14 +91,7 @@ impl Descriptor {
 
 impl fmt::Debug for Descriptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Descriptor(-> {}, slot {} gen {}, flags {:#x})",
-            self.destination(),
-            self.slot,
-            self.gen,
-            self.flags
-        )
+        write!(f, "Descriptor(-> {}, slot {} gen {}, flags {:#x})", self.destination(), self.slot, self.gen, self.flags)
     }
 }
 
@@ -161,9 +142,7 @@ mod tests {
 
     #[test]
     fn decoder_handles_coalesced_and_split_frames() {
-        let ds: Vec<_> = (0..5)
-            .map(|i| Descriptor::new(Endpoint::new(ChainId(1), FunctionId(i)), i as u32, 1))
-            .collect();
+        let ds: Vec<_> = (0..5).map(|i| Descriptor::new(Endpoint::new(ChainId(1), FunctionId(i)), i as u32, 1)).collect();
         let stream: Vec<u8> = ds.iter().flat_map(|d| d.as_bytes().to_vec()).collect();
         for cut in [1usize, 7, 15, 16, 17, 33, 48, 79] {
             let mut dec = FrameDecoder::default();

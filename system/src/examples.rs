@@ -84,14 +84,8 @@ fn render(txn: &mut Txn<'_>) -> Action {
 }
 
 fn delay(txn: &mut Txn<'_>) -> Action {
-    let ms = txn
-        .request()
-        .query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("ms="))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        .min(60_000);
+    let ms =
+        txn.request().query.split('&').find_map(|kv| kv.strip_prefix("ms=")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0).min(60_000);
     std::thread::sleep(Duration::from_millis(ms));
     let body = format!("{{\"slept_ms\":{ms}}}");
     let _ = txn.set_response(200, "application/json", "", body.as_bytes());

@@ -31,13 +31,7 @@ pub fn memfd(name: &str, len: usize, hugetlb: bool) -> io::Result<OwnedFd> {
     if !hugetlb {
         // Functions map the pool too: forbid resizing it under the others
         // (a shrink would SIGBUS every process that maps it).
-        unsafe {
-            libc::fcntl(
-                fd.as_raw_fd(),
-                libc::F_ADD_SEALS,
-                libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL,
-            )
-        };
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL) };
     }
     Ok(fd)
 }
@@ -64,23 +58,11 @@ unsafe impl Sync for SharedMapping {}
 impl SharedMapping {
     pub fn map(fd: RawFd, len: usize) -> io::Result<Self> {
         // SAFETY: fresh mapping of a file we hold; checked for MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self {
-            ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
-            len,
-        })
+        Ok(Self { ptr: NonNull::new(ptr.cast()).expect("mmap returned null"), len })
     }
 
     pub fn as_ptr(&self) -> *mut u8 {
@@ -138,10 +120,7 @@ const MAX_PASSED_FDS: usize = 64;
 /// Sends `data` with `fds` attached (SCM_RIGHTS) in one message.
 pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     assert!(fds.len() <= MAX_PASSED_FDS, "too many fds in one message");
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut _,
-        iov_len: data.len(),
-    };
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut cbuf = vec![0u8; space.max(1)];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -164,22 +143,15 @@ pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Resul
         return Err(io::Error::last_os_error());
     }
     if n as usize != data.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "short sendmsg with fds",
-        ));
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short sendmsg with fds"));
     }
     Ok(())
 }
 
 /// Receives one message (up to `buf.len()` bytes) and the fds attached to it.
 pub fn recv_with_fds(sock: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE((MAX_PASSED_FDS * std::mem::size_of::<RawFd>()) as u32) }
-        as usize;
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let space = unsafe { libc::CMSG_SPACE((MAX_PASSED_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut cbuf = vec![0u8; space];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -207,20 +179,14 @@ pub fn recv_with_fds(sock: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Ve
         }
     }
     if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "fds truncated (MSG_CTRUNC)",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "fds truncated (MSG_CTRUNC)"));
     }
     Ok((n as usize, fds))
 }
 
 /// Number of huge pages currently reserved (`/proc/sys/vm/nr_hugepages`).
 pub fn reserved_huge_pages() -> u64 {
-    std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/sys/vm/nr_hugepages").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Asks the kernel to SIGKILL this process when its parent dies, so a
@@ -232,16 +198,10 @@ pub fn die_with_parent() {
 /// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
-    {
-        return (0..std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1))
-            .collect();
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect();
     }
-    (0..libc::CPU_SETSIZE as usize)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect()
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
 }
 
 /// The (pid, uid) of the process at the other end of a unix socket.
@@ -249,13 +209,7 @@ pub fn peer_credentials(sock: &UnixStream) -> io::Result<(u32, u32)> {
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     cvt(unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
+        libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
     })?;
     Ok((cred.pid as u32, cred.uid))
 }
@@ -277,9 +231,7 @@ pub fn unix_listen(addr: &str) -> io::Result<std::os::unix::net::UnixListener> {
     match addr.strip_prefix('@') {
         Some(name) => {
             use std::os::linux::net::SocketAddrExt;
-            std::os::unix::net::UnixListener::bind_addr(
-                &std::os::unix::net::SocketAddr::from_abstract_name(name)?,
-            )
+            std::os::unix::net::UnixListener::bind_addr(&std::os::unix::net::SocketAddr::from_abstract_name(name)?)
         }
         None => std::os::unix::net::UnixListener::bind(addr),
     }

@@ -100,17 +100,7 @@ impl Method {
     }
 
     fn from_code(c: u8) -> Self {
-        [
-            Self::Get,
-            Self::Post,
-            Self::Put,
-            Self::Delete,
-            Self::Patch,
-            Self::Head,
-        ]
-        .get(c as usize)
-        .copied()
-        .unwrap_or(Self::Other)
+        [Self::Get, Self::Post, Self::Put, Self::Delete, Self::Patch, Self::Head].get(c as usize).copied().unwrap_or(Self::Other)
     }
 }
 
@@ -152,29 +142,14 @@ pub struct Txn<'a> {
 
 impl<'a> Txn<'a> {
     /// Writes a new transaction (the gateway's one copy of the request).
-    pub fn create(
-        buf: &'a mut [u8],
-        app_len: usize,
-        route: u16,
-        sequence: &[FunctionId],
-        req: &Request<'_>,
-    ) -> Result<Self, TxnError> {
+    pub fn create(buf: &'a mut [u8], app_len: usize, route: u16, sequence: &[FunctionId], req: &Request<'_>) -> Result<Self, TxnError> {
         if sequence.len() > MAX_SEQUENCE {
             return Err(TxnError::SequenceTooLong);
         }
-        let fields: [&[u8]; 5] = [
-            req.path.as_bytes(),
-            req.query.as_bytes(),
-            req.cookie.as_bytes(),
-            req.content_type.as_bytes(),
-            req.body,
-        ];
+        let fields: [&[u8]; 5] = [req.path.as_bytes(), req.query.as_bytes(), req.cookie.as_bytes(), req.content_type.as_bytes(), req.body];
         let need = TXN_HEADER_SIZE + app_len + fields.iter().map(|f| f.len()).sum::<usize>();
         if need > buf.len() {
-            return Err(TxnError::TooLarge {
-                need,
-                have: buf.len(),
-            });
+            return Err(TxnError::TooLarge { need, have: buf.len() });
         }
         let mut seq = [0u16; MAX_SEQUENCE];
         for (s, f) in seq.iter_mut().zip(sequence) {
@@ -206,11 +181,8 @@ impl<'a> Txn<'a> {
 
     /// Opens the transaction a received descriptor points at.
     pub fn open(buf: &'a mut [u8]) -> Result<Self, TxnError> {
-        let h = TxnHeader::ref_from_bytes(
-            buf.get(..TXN_HEADER_SIZE)
-                .ok_or(TxnError::NotATransaction)?,
-        )
-        .map_err(|_| TxnError::NotATransaction)?;
+        let h = TxnHeader::ref_from_bytes(buf.get(..TXN_HEADER_SIZE).ok_or(TxnError::NotATransaction)?)
+            .map_err(|_| TxnError::NotATransaction)?;
         if h.magic != TXN_MAGIC {
             return Err(TxnError::NotATransaction);
         }
@@ -274,16 +246,13 @@ impl<'a> Txn<'a> {
 
     /// The chain's typed state area (zeroed by the gateway), read and written
     /// in place by every function of the chain.
-    pub fn state<T: FromBytes + IntoBytes + KnownLayout + Immutable>(
-        &mut self,
-    ) -> Result<&mut T, TxnError> {
+    pub fn state<T: FromBytes + IntoBytes + KnownLayout + Immutable>(&mut self) -> Result<&mut T, TxnError> {
         let need = std::mem::size_of::<T>();
         let have = self.app_len();
         if need > have {
             return Err(TxnError::StateTooLarge { need, have });
         }
-        T::mut_from_bytes(&mut self.buf[TXN_HEADER_SIZE..TXN_HEADER_SIZE + need])
-            .map_err(|_| TxnError::StateTooLarge { need, have })
+        T::mut_from_bytes(&mut self.buf[TXN_HEADER_SIZE..TXN_HEADER_SIZE + need]).map_err(|_| TxnError::StateTooLarge { need, have })
     }
 
     /// Space available for a response.
@@ -292,13 +261,7 @@ impl<'a> Txn<'a> {
     }
 
     /// Sets the response (overwriting an earlier one).
-    pub fn set_response(
-        &mut self,
-        status: u16,
-        content_type: &str,
-        set_cookie: &str,
-        body: &[u8],
-    ) -> Result<(), TxnError> {
+    pub fn set_response(&mut self, status: u16, content_type: &str, set_cookie: &str, body: &[u8]) -> Result<(), TxnError> {
         let start = self.resp_start();
         let need = content_type.len() + set_cookie.len() + body.len();
         let have = self.buf.len() - start;
@@ -311,30 +274,18 @@ impl<'a> Txn<'a> {
             off += f.len();
         }
         let h = self.header_mut();
-        h.resp = [
-            content_type.len() as u32,
-            set_cookie.len() as u32,
-            body.len() as u32,
-        ];
+        h.resp = [content_type.len() as u32, set_cookie.len() as u32, body.len() as u32];
         h.status = status;
         Ok(())
     }
 
     /// Writes a response body in place with `write`, which gets the free
     /// space and returns how many bytes it used.
-    pub fn write_response_with(
-        &mut self,
-        status: u16,
-        content_type: &str,
-        write: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<(), TxnError> {
+    pub fn write_response_with(&mut self, status: u16, content_type: &str, write: impl FnOnce(&mut [u8]) -> usize) -> Result<(), TxnError> {
         let start = self.resp_start();
         let have = self.buf.len() - start;
         if content_type.len() > have {
-            return Err(TxnError::TooLarge {
-                need: content_type.len(),
-                have,
-            });
+            return Err(TxnError::TooLarge { need: content_type.len(), have });
         }
         self.buf[start..start + content_type.len()].copy_from_slice(content_type.as_bytes());
         let body_start = start + content_type.len();
@@ -348,10 +299,7 @@ impl<'a> Txn<'a> {
     /// Replaces the response with a JSON error `{"error": message}`.
     pub fn set_error(&mut self, status: u16, message: &str) {
         let body = error_json(message);
-        if self
-            .set_response(status, "application/json", "", body.as_bytes())
-            .is_err()
-        {
+        if self.set_response(status, "application/json", "", body.as_bytes()).is_err() {
             let _ = self.set_response(status, "", "", b"");
         }
     }
@@ -371,11 +319,7 @@ impl<'a> Txn<'a> {
     /// The request body, writable: functions may transform it in place.
     pub fn request_body_mut(&mut self) -> &mut [u8] {
         let lens = self.header().req;
-        let off = self.req_start() as u64
-            + lens[..Req::Body as usize]
-                .iter()
-                .map(|&l| l as u64)
-                .sum::<u64>();
+        let off = self.req_start() as u64 + lens[..Req::Body as usize].iter().map(|&l| l as u64).sum::<u64>();
         let end = off + lens[Req::Body as usize] as u64;
         if end > self.buf.len() as u64 {
             return &mut [];
@@ -433,14 +377,7 @@ mod tests {
     use super::*;
 
     fn req(body: &[u8]) -> Request<'_> {
-        Request {
-            method: Method::Post,
-            path: "/a/b",
-            query: "x=1",
-            cookie: "s=2",
-            content_type: "text/plain",
-            body,
-        }
+        Request { method: Method::Post, path: "/a/b", query: "x=1", cookie: "s=2", content_type: "text/plain", body }
     }
 
     #[derive(FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -454,62 +391,29 @@ mod tests {
     #[test]
     fn request_state_and_response_round_trip() {
         let mut buf = vec![0u8; 1024];
-        let mut t = Txn::create(
-            &mut buf,
-            64,
-            3,
-            &[FunctionId(1), FunctionId(2)],
-            &req(b"hello"),
-        )
-        .unwrap();
+        let mut t = Txn::create(&mut buf, 64, 3, &[FunctionId(1), FunctionId(2)], &req(b"hello")).unwrap();
         t.state::<State>().unwrap().counter = 41;
         let mut t = Txn::open(&mut buf).unwrap();
         let r = t.request();
         assert_eq!(
             (r.method, r.path, r.query, r.cookie, r.content_type, r.body),
-            (
-                Method::Post,
-                "/a/b",
-                "x=1",
-                "s=2",
-                "text/plain",
-                &b"hello"[..]
-            )
+            (Method::Post, "/a/b", "x=1", "s=2", "text/plain", &b"hello"[..])
         );
         assert_eq!(t.state::<State>().unwrap().counter, 41);
         assert_eq!(t.advance(), Some(FunctionId(2)));
         assert_eq!(t.advance(), None);
-        t.set_response(201, "application/json", "sid=1", b"{}")
-            .unwrap();
-        assert_eq!(
-            t.response(),
-            Response {
-                status: 201,
-                content_type: "application/json",
-                set_cookie: "sid=1",
-                body: b"{}"
-            }
-        );
-        assert_eq!(
-            t.request().body,
-            b"hello",
-            "response never overwrites the request"
-        );
+        t.set_response(201, "application/json", "sid=1", b"{}").unwrap();
+        assert_eq!(t.response(), Response { status: 201, content_type: "application/json", set_cookie: "sid=1", body: b"{}" });
+        assert_eq!(t.request().body, b"hello", "response never overwrites the request");
     }
 
     #[test]
     fn limits_are_errors_not_panics() {
         let mut small = vec![0u8; 200];
-        assert!(matches!(
-            Txn::create(&mut small, 64, 0, &[], &req(&[0; 100])),
-            Err(TxnError::TooLarge { .. })
-        ));
+        assert!(matches!(Txn::create(&mut small, 64, 0, &[], &req(&[0; 100])), Err(TxnError::TooLarge { .. })));
         let mut buf = vec![0u8; 300];
         let mut t = Txn::create(&mut buf, 16, 0, &[], &req(b"x")).unwrap();
-        assert!(matches!(
-            t.state::<[u64; 4]>(),
-            Err(TxnError::StateTooLarge { .. })
-        ));
+        assert!(matches!(t.state::<[u64; 4]>(), Err(TxnError::StateTooLarge { .. })));
         assert!(t.set_response(200, "", "", &[0; 500]).is_err());
         assert!(Txn::open(&mut [0u8; 256]).is_err());
     }
@@ -528,9 +432,6 @@ mod tests {
 
     #[test]
     fn error_bodies_are_valid_json() {
-        assert_eq!(
-            error_json("bad \"x\"\n"),
-            "{\"error\":\"bad \\\"x\\\"\\u000a\"}"
-        );
+        assert_eq!(error_json("bad \"x\"\n"), "{\"error\":\"bad \\\"x\\\"\\u000a\"}");
     }
 }

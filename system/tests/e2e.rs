@@ -11,15 +11,10 @@ const PER_CONNECTION: usize = 1250;
 fn expected(route: &str, body: &str) -> String {
     let words = body.split_whitespace().count();
     match route {
-        "/transform" => format!(
-            r#"{{"words":{words},"bytes":{},"hops":3,"transformed":true,"text":"{}"}}"#,
-            body.len(),
-            body.to_ascii_uppercase()
-        ),
-        "/count" => format!(
-            r#"{{"words":{words},"bytes":{},"hops":2,"transformed":false,"text":"{body}"}}"#,
-            body.len()
-        ),
+        "/transform" => {
+            format!(r#"{{"words":{words},"bytes":{},"hops":3,"transformed":true,"text":"{}"}}"#, body.len(), body.to_ascii_uppercase())
+        }
+        "/count" => format!(r#"{{"words":{words},"bytes":{},"hops":2,"transformed":false,"text":"{body}"}}"#, body.len()),
         _ => format!(r#"{{"words":0,"bytes":0,"hops":1,"transformed":false,"text":"{body}"}}"#),
     }
 }
@@ -45,29 +40,14 @@ fn serve_10k(transport: &str) {
     for w in workers {
         w.join().expect("a connection saw a wrong response");
     }
-    assert_eq!(
-        sp.metric("spright_http_responses_total", &["status=\"200\""]),
-        (CONNECTIONS * PER_CONNECTION) as f64
-    );
+    assert_eq!(sp.metric("spright_http_responses_total", &["status=\"200\""]), (CONNECTIONS * PER_CONNECTION) as f64);
     assert_eq!(sp.slots_in_use(), 0.0, "slots leaked");
-    assert_eq!(
-        sp.metric("spright_pool_descriptors_rejected_total", &[]),
-        0.0
-    );
+    assert_eq!(sp.metric("spright_pool_descriptors_rejected_total", &[]), 0.0);
     if transport == "skmsg" {
         // Every hop went through SPROXY: gateway sent one per request.
-        assert_eq!(
-            sp.metric(
-                "spright_sproxy_messages_total",
-                &["function=\"gateway\"", "direction=\"tx\""]
-            ),
-            10_000.0
-        );
+        assert_eq!(sp.metric("spright_sproxy_messages_total", &["function=\"gateway\"", "direction=\"tx\""]), 10_000.0);
         assert_eq!(sp.metric("spright_sproxy_drops_total", &[]), 0.0);
-        assert!(
-            sp.metric("spright_eproxy_packets_total", &["direction=\"rx\""]) > 0.0,
-            "EPROXY counts the external leg"
-        );
+        assert!(sp.metric("spright_eproxy_packets_total", &["direction=\"rx\""]) > 0.0, "EPROXY counts the external leg");
     }
     assert!(sp.stop().success());
 }
@@ -86,9 +66,7 @@ fn eventring_serves_10k_keepalive_requests() {
 /// that it is oversubscribed.
 #[test]
 fn ring_serves_10k_keepalive_requests_and_flags_oversubscription() {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     if cores < 5 {
         let sp = Spright::start(&example_chain(), "ring");
         let info = sp.metrics_text();

@@ -51,7 +51,13 @@ fn bad_requests_get_their_status_codes() {
     // Chunked body over the limit (no Content-Length to check up front).
     let mut h = Http::connect(sp.addr);
     let chunk = "a".repeat(3000);
-    h.send_raw(format!("POST /echo HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n", 3000, 3000).as_bytes());
+    h.send_raw(
+        format!(
+            "POST /echo HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+            3000, 3000
+        )
+        .as_bytes(),
+    );
     assert_eq!(h.read_response().unwrap().status, 413);
     // Within the body limit but larger than the chain's slots.
     let r = Http::connect(sp.addr).request("POST", "/echo", &[b'y'; 3500]);
@@ -71,12 +77,7 @@ fn bad_requests_get_their_status_codes() {
     let mut h = Http::connect(sp.addr);
     h.send_raw(b"POST /echo HTTP/1.1\r\nhost: t\r\n");
     let t = Instant::now();
-    assert_eq!(
-        h.read_response()
-            .expect("an answer, not a silent close")
-            .status,
-        408
-    );
+    assert_eq!(h.read_response().expect("an answer, not a silent close").status, 408);
     assert!(t.elapsed() >= Duration::from_millis(500));
     // Slowly-sent body.
     let mut h = Http::connect(sp.addr);
@@ -86,10 +87,7 @@ fn bad_requests_get_their_status_codes() {
     let mut idle = Http::connect(sp.addr);
     assert_eq!(idle.request("POST", "/echo", b"x").status, 200);
     std::thread::sleep(Duration::from_millis(1200));
-    assert!(
-        idle.read_response().is_none(),
-        "idle connection should close without a response"
-    );
+    assert!(idle.read_response().is_none(), "idle connection should close without a response");
 
     // A chain slower than the request timeout: 504, and its slot comes back
     // when the function finally returns it. (A fresh connection: the first
@@ -97,20 +95,9 @@ fn bad_requests_get_their_status_codes() {
     let mut http = Http::connect(sp.addr);
     let r = http.request("GET", "/delay?ms=1800", b"");
     assert_eq!(r.status, 504);
-    assert!(
-        sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0),
-        "late slot never reclaimed"
-    );
-    assert_eq!(
-        sp.metric("spright_gateway_descriptors_total", &["kind=\"late\""]),
-        1.0
-    );
-    assert_eq!(
-        Http::connect(sp.addr)
-            .request("POST", "/transform", b"ok")
-            .status,
-        200
-    );
+    assert!(sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0), "late slot never reclaimed");
+    assert_eq!(sp.metric("spright_gateway_descriptors_total", &["kind=\"late\""]), 1.0);
+    assert_eq!(Http::connect(sp.addr).request("POST", "/transform", b"ok").status, 200);
     assert!(sp.stop().success());
 }
 
@@ -119,15 +106,8 @@ fn pool_exhaustion_answers_503_then_recovers() {
     for transport in ["skmsg", "eventring"] {
         let sp = Spright::start_yaml(LIMITS, transport);
         let addr = sp.addr;
-        let slow: Vec<_> = (0..4)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    Http::connect(addr)
-                        .request("GET", "/delay?ms=700", b"")
-                        .status
-                })
-            })
-            .collect();
+        let slow: Vec<_> =
+            (0..4).map(|_| std::thread::spawn(move || Http::connect(addr).request("GET", "/delay?ms=700", b"").status)).collect();
         assert!(sp.eventually(Duration::from_secs(2), |s| s.slots_in_use() == 4.0));
         let r = Http::connect(addr).request("POST", "/echo", b"one too many");
         assert_eq!(r.status, 503, "{transport}");
@@ -135,13 +115,7 @@ fn pool_exhaustion_answers_503_then_recovers() {
         for s in slow {
             assert_eq!(s.join().unwrap(), 200);
         }
-        assert_eq!(
-            Http::connect(addr)
-                .request("POST", "/echo", b"again")
-                .status,
-            200,
-            "{transport}: recovered"
-        );
+        assert_eq!(Http::connect(addr).request("POST", "/echo", b"again").status, 200, "{transport}: recovered");
         assert!(sp.metric("spright_pool_exhausted_total", &[]) >= 1.0);
         assert_eq!(sp.slots_in_use(), 0.0);
     }
@@ -151,9 +125,7 @@ fn pool_exhaustion_answers_503_then_recovers() {
 /// function is restarted, traffic succeeds again, no slot leaks.
 #[test]
 fn killed_function_is_restarted_and_nothing_leaks() {
-    let yaml = std::fs::read_to_string(example_chain())
-        .unwrap()
-        .replace("request_timeout_ms: 5000", "request_timeout_ms: 2000");
+    let yaml = std::fs::read_to_string(example_chain()).unwrap().replace("request_timeout_ms: 5000", "request_timeout_ms: 2000");
     for transport in TRANSPORTS {
         let sp = Spright::start_yaml(&yaml, transport);
         let addr = sp.addr;
@@ -166,8 +138,7 @@ fn killed_function_is_restarted_and_nothing_leaks() {
                     let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
                     let mut i = 0;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let r =
-                            http.request("POST", "/transform", format!("load {c} {i}").as_bytes());
+                        let r = http.request("POST", "/transform", format!("load {c} {i}").as_bytes());
                         *statuses.entry(r.status).or_default() += 1;
                         i += 1;
                     }
@@ -193,23 +164,12 @@ fn killed_function_is_restarted_and_nothing_leaks() {
                 *total.entry(s).or_default() += n;
             }
         }
-        assert!(
-            total.keys().all(|s| [200, 502, 504].contains(s)),
-            "{transport}: unexpected statuses {total:?}"
-        );
+        assert!(total.keys().all(|s| [200, 502, 504].contains(s)), "{transport}: unexpected statuses {total:?}");
         let mut http = Http::connect(addr);
         for i in 0..50 {
-            assert_eq!(
-                http.request("POST", "/transform", format!("after {i}").as_bytes())
-                    .status,
-                200,
-                "{transport}: after restart"
-            );
+            assert_eq!(http.request("POST", "/transform", format!("after {i}").as_bytes()).status, 200, "{transport}: after restart");
         }
-        assert!(
-            sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0),
-            "{transport}: slots leaked"
-        );
+        assert!(sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0), "{transport}: slots leaked");
         eprintln!("{transport}: statuses during kill -9: {total:?}");
     }
 }
@@ -232,13 +192,7 @@ chains:
 /// Registers this test process as chain b's admitted function `intruder`.
 fn register_intruder(sp: &testkit::Spright) -> Welcome {
     let conn = spright::sys::unix_connect(&sp.control).expect("control socket");
-    Hello {
-        chain: "b".into(),
-        function: 2,
-        pid: std::process::id(),
-    }
-    .send(&conn)
-    .unwrap();
+    Hello { chain: "b".into(), function: 2, pid: std::process::id() }.send(&conn).unwrap();
     let w = Welcome::recv(&conn).expect("admitted");
     // Keep the registration alive for the rest of the test.
     std::mem::forget(conn);
@@ -252,27 +206,15 @@ fn a_function_cannot_reach_another_chain_and_forgeries_are_counted() {
     assert_eq!(w.chain, ChainId(2));
     let sock = TcpStream::from(w.fds.pop().unwrap());
     let pool = Pool::open(w.fds.pop().unwrap()).unwrap();
-    assert_eq!(
-        pool.chain(),
-        ChainId(2),
-        "only its own chain's pool is handed over"
-    );
+    assert_eq!(pool.chain(), ChainId(2), "only its own chain's pool is handed over");
     let send = |d: &Descriptor| (&sock).write_all(d.as_bytes()).unwrap();
     let a_render = Endpoint::new(ChainId(1), FunctionId(1));
     let b_render = Endpoint::new(ChainId(2), FunctionId(1));
 
     // Across chains: refused by the kernel.
     send(&Descriptor::new(a_render, 0, 1));
-    assert!(sp.eventually(Duration::from_secs(2), |s| s
-        .metric("spright_sproxy_drops_total", &["edge_denied"])
-        == 1.0));
-    assert_eq!(
-        sp.metric(
-            "spright_sproxy_messages_total",
-            &["chain=\"a\"", "function=\"render\"", "direction=\"rx\""]
-        ),
-        0.0
-    );
+    assert!(sp.eventually(Duration::from_secs(2), |s| s.metric("spright_sproxy_drops_total", &["edge_denied"]) == 1.0));
+    assert_eq!(sp.metric("spright_sproxy_messages_total", &["chain=\"a\"", "function=\"render\"", "direction=\"rx\""]), 0.0);
     // Inside the chain: delivered, but stale / out-of-range descriptors are
     // rejected by the receiver and counted; the gateway does the same.
     send(&Descriptor::new(b_render, 0, 12345));
@@ -283,14 +225,8 @@ fn a_function_cannot_reach_another_chain_and_forgeries_are_counted() {
     send(&bad);
     assert!(
         sp.eventually(Duration::from_secs(2), |s| {
-            s.metric(
-                "spright_pool_descriptors_rejected_total",
-                &["chain=\"b\"", "stale"],
-            ) == 2.0
-                && s.metric(
-                    "spright_pool_descriptors_rejected_total",
-                    &["chain=\"b\"", "out_of_range"],
-                ) == 1.0
+            s.metric("spright_pool_descriptors_rejected_total", &["chain=\"b\"", "stale"]) == 2.0
+                && s.metric("spright_pool_descriptors_rejected_total", &["chain=\"b\"", "out_of_range"]) == 1.0
                 && s.metric("spright_sproxy_drops_total", &["bad_magic"]) == 1.0
                 && s.metric("spright_gateway_descriptors_total", &["rejected"]) == 1.0
         }),
@@ -309,23 +245,11 @@ fn ring_transports_isolate_chains_by_capability() {
     let sp = Spright::start_yaml(TWO_CHAINS, "eventring");
     let mut w = register_intruder(&sp);
     // fds: pool, ring segment, doorbells of chain b only.
-    assert_eq!(
-        w.fds.len(),
-        2 + 3,
-        "pool + segment + one doorbell per ring of chain b"
-    );
+    assert_eq!(w.fds.len(), 2 + 3, "pool + segment + one doorbell per ring of chain b");
     let _bells = w.fds.split_off(2);
     let seg = RingSegment::open(w.fds.pop().unwrap()).unwrap();
     assert_eq!(seg.chain(), ChainId(2));
-    assert!(
-        seg.push(&Descriptor::new(
-            Endpoint::new(ChainId(1), FunctionId(1)),
-            0,
-            1
-        ))
-        .is_err(),
-        "no way to address chain a"
-    );
+    assert!(seg.push(&Descriptor::new(Endpoint::new(ChainId(1), FunctionId(1)), 0, 1)).is_err(), "no way to address chain a");
 }
 
 #[test]
@@ -337,19 +261,13 @@ fn shutdown_drains_in_flight_requests() {
     let status = sp.stop();
     assert!(status.success());
     let r = slow.join().unwrap();
-    assert_eq!(
-        (r.status, r.text()),
-        (200, r#"{"slept_ms":800}"#.to_string())
-    );
+    assert_eq!((r.status, r.text()), (200, r#"{"slept_ms":800}"#.to_string()));
 }
 
 /// The BPF programs and maps this deployment loaded, from its fdinfo.
 fn bpf_ids(pid: u32) -> (Vec<u32>, Vec<u32>) {
     let (mut progs, mut maps) = (Vec::new(), Vec::new());
-    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .unwrap()
-        .flatten()
-    {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
         let info = std::fs::read_to_string(e.path()).unwrap_or_default();
         for line in info.lines() {
             if let Some(v) = line.strip_prefix("prog_id:") {
@@ -366,20 +284,12 @@ fn bpf_ids(pid: u32) -> (Vec<u32>, Vec<u32>) {
 #[test]
 fn teardown_leaves_nothing_behind() {
     let sp = Spright::start(&example_chain(), "skmsg");
-    assert_eq!(
-        Http::connect(sp.addr)
-            .request("POST", "/transform", b"x")
-            .status,
-        200
-    );
+    assert_eq!(Http::connect(sp.addr).request("POST", "/transform", b"x").status, 200);
     let (pid, addr) = (sp.pid, sp.addr);
     let tree = common::process_tree(pid);
     assert!(tree.len() >= 5, "control plane and 4 functions: {tree:?}");
     let (progs, maps) = bpf_ids(pid);
-    assert!(
-        progs.len() >= 3 && !maps.is_empty(),
-        "SPROXY and EPROXY loaded: {progs:?} {maps:?}"
-    );
+    assert!(progs.len() >= 3 && !maps.is_empty(), "SPROXY and EPROXY loaded: {progs:?} {maps:?}");
     assert!(sp.stop().success());
 
     let marker = format!("spright-{pid}-");
@@ -387,34 +297,18 @@ fn teardown_leaves_nothing_behind() {
     for p in &tree {
         assert!(
             !std::path::Path::new(&format!("/proc/{p}")).exists()
-                || std::fs::read_to_string(format!("/proc/{p}/cmdline"))
-                    .map(|c| !c.contains(&marker))
-                    .unwrap_or(true),
+                || std::fs::read_to_string(format!("/proc/{p}/cmdline")).map(|c| !c.contains(&marker)).unwrap_or(true),
             "process {p} survived"
         );
     }
-    let loaded: Vec<u32> = aya::programs::loaded_programs()
-        .filter_map(|p| p.ok())
-        .map(|p| p.id())
-        .collect();
-    assert!(
-        progs.iter().all(|id| !loaded.contains(id)),
-        "BPF programs left loaded"
-    );
-    let maps_left: Vec<u32> = aya::maps::loaded_maps()
-        .filter_map(|m| m.ok())
-        .map(|m| m.id())
-        .collect();
-    assert!(
-        maps.iter().all(|id| !maps_left.contains(id)),
-        "BPF maps left"
-    );
+    let loaded: Vec<u32> = aya::programs::loaded_programs().filter_map(|p| p.ok()).map(|p| p.id()).collect();
+    assert!(progs.iter().all(|id| !loaded.contains(id)), "BPF programs left loaded");
+    let maps_left: Vec<u32> = aya::maps::loaded_maps().filter_map(|m| m.ok()).map(|m| m.id()).collect();
+    assert!(maps.iter().all(|id| !maps_left.contains(id)), "BPF maps left");
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(fds) = std::fs::read_dir(e.path().join("fd")) {
             for fd in fds.flatten() {
-                let target = std::fs::read_link(fd.path())
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default();
+                let target = std::fs::read_link(fd.path()).map(|t| t.display().to_string()).unwrap_or_default();
                 assert!(!target.contains(&marker), "shared memory left: {target}");
             }
         }
@@ -453,10 +347,7 @@ fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("needs root") && err.contains("eventring"),
-        "{err}"
-    );
+    assert!(err.contains("needs root") && err.contains("eventring"), "{err}");
 
     let mut child = std::process::Command::new(&bin)
         .args(["run", "--chain"])
@@ -468,24 +359,10 @@ fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
     assert!(line.starts_with("ready http://"), "{line}");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        Http::connect(addr)
-            .request("POST", "/transform", b"as nobody")
-            .status,
-        200
-    );
+    let addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).unwrap().parse().unwrap();
+    assert_eq!(Http::connect(addr).request("POST", "/transform", b"as nobody").status, 200);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(bin.parent().unwrap());
@@ -494,11 +371,7 @@ fn skmsg_without_root_fails_in_one_line_and_rings_still_work() {
 #[test]
 fn bad_chain_files_are_one_clear_line() {
     let tc = common::TempChain::new("chains:\n  - name: x\n    functions: []\n    routes: []\n");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spright"))
-        .args(["run", "--chain"])
-        .arg(&tc.0)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spright")).args(["run", "--chain"]).arg(&tc.0).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chain \"x\": no functions"), "{err}");

@@ -26,29 +26,17 @@ fn idle_cores(transport: &str) -> f64 {
 #[test]
 fn skmsg_uses_no_cpu_when_idle() {
     let cores = idle_cores("skmsg");
-    assert!(
-        cores < 0.02,
-        "skmsg chain used {:.1}% of a core while idle",
-        cores * 100.0
-    );
+    assert!(cores < 0.02, "skmsg chain used {:.1}% of a core while idle", cores * 100.0);
 }
 
 #[test]
 fn eventring_uses_no_cpu_when_idle() {
     let cores = idle_cores("eventring");
-    assert!(
-        cores < 0.02,
-        "eventring chain used {:.1}% of a core while idle",
-        cores * 100.0
-    );
+    assert!(cores < 0.02, "eventring chain used {:.1}% of a core while idle", cores * 100.0);
 }
 
 #[test]
 fn ring_busy_polls_when_idle() {
     let cores = idle_cores("ring");
-    assert!(
-        cores > 0.5,
-        "ring chain used only {:.1}% of a core while idle: not polling?",
-        cores * 100.0
-    );
+    assert!(cores > 0.5, "ring chain used only {:.1}% of a core while idle: not polling?", cores * 100.0);
 }

@@ -41,21 +41,15 @@ fn send(n: &Node, d: &Descriptor) {
 fn recv_n(n: &Node, count: usize) -> Vec<Descriptor> {
     let mut buf = vec![0u8; count * DESCRIPTOR_SIZE];
     (&n.sock).read_exact(&mut buf).unwrap();
-    buf.chunks(DESCRIPTOR_SIZE)
-        .map(|c| Descriptor::read_from_bytes(c).unwrap())
-        .collect()
+    buf.chunks(DESCRIPTOR_SIZE).map(|c| Descriptor::read_from_bytes(c).unwrap()).collect()
 }
 
 fn nothing_arrives(n: &Node) {
-    n.sock
-        .set_read_timeout(Some(Duration::from_millis(150)))
-        .unwrap();
+    n.sock.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
     let mut b = [0u8; 16];
     let r = (&n.sock).read(&mut b);
     assert!(r.is_err(), "unexpected delivery: {r:?}");
-    n.sock
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
+    n.sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
 }
 
 #[test]
@@ -76,10 +70,7 @@ fn redirects_counts_and_enforces_edges() {
         send(&na, &Descriptor::new(b, i, 7));
     }
     let got = recv_n(&nb, 3);
-    assert_eq!(
-        got.iter().map(|d| d.slot).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
+    assert_eq!(got.iter().map(|d| d.slot).collect::<Vec<_>>(), vec![0, 1, 2]);
     let st = sp.stats(a);
     assert_eq!((st.tx_msgs, st.tx_bytes), (3, 48));
     assert_eq!(sp.stats(b).rx_msgs, 3);
@@ -162,8 +153,5 @@ fn shutdown_wakes_a_receiver_blocked_in_the_sockmap() {
     assert!(t.is_finished(), "recv stayed blocked after shutdown");
     // tcp_bpf answers EAGAIN rather than EOF once shut down; either wakes us.
     let r = t.join().unwrap();
-    assert!(
-        matches!(&r, Ok(0)) || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        "{r:?}"
-    );
+    assert!(matches!(&r, Ok(0)) || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock), "{r:?}");
 }

@@ -47,10 +47,7 @@ fn is_root() -> bool {
 }
 
 /// Sums the per-CPU values of a BPF map entry.
-fn sum<T: Copy, U: std::ops::AddAssign + Default>(
-    vals: impl IntoIterator<Item = T>,
-    f: impl Fn(T) -> U,
-) -> U {
+fn sum<T: Copy, U: std::ops::AddAssign + Default>(vals: impl IntoIterator<Item = T>, f: impl Fn(T) -> U) -> U {
     let mut acc = U::default();
     for v in vals {
         acc += f(v);

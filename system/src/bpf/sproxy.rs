@@ -76,55 +76,28 @@ pub struct Sproxy {
 impl Sproxy {
     /// Loads, verifies and attaches SPROXY to a fresh socket map.
     pub fn load() -> Result<Self, BpfError> {
-        let mut ebpf = Ebpf::load(SPROXY_OBJECT)
-            .map_err(|e| BpfError::from_display("load SPROXY object", e))?;
+        let mut ebpf = Ebpf::load(SPROXY_OBJECT).map_err(|e| BpfError::from_display("load SPROXY object", e))?;
         let take = |ebpf: &mut Ebpf, name: &'static str| {
-            ebpf.take_map(name).ok_or(BpfError::Kernel {
-                what: "SPROXY map",
-                detail: format!("{name} missing from object"),
-            })
+            ebpf.take_map(name).ok_or(BpfError::Kernel { what: "SPROXY map", detail: format!("{name} missing from object") })
         };
-        let endpoints: SockHash<MapData, u32> = take(&mut ebpf, "endpoints")?
-            .try_into()
-            .map_err(|e| BpfError::from_display("endpoints map", e))?;
-        let sender_ports = take(&mut ebpf, "sender_ports")?
-            .try_into()
-            .map_err(|e| BpfError::from_display("sender_ports map", e))?;
-        let edges = take(&mut ebpf, "edges")?
-            .try_into()
-            .map_err(|e| BpfError::from_display("edges map", e))?;
-        let fn_stats = take(&mut ebpf, "fn_stats")?
-            .try_into()
-            .map_err(|e| BpfError::from_display("fn_stats map", e))?;
-        let drops = take(&mut ebpf, "sproxy_drops")?
-            .try_into()
-            .map_err(|e| BpfError::from_display("drops map", e))?;
+        let endpoints: SockHash<MapData, u32> =
+            take(&mut ebpf, "endpoints")?.try_into().map_err(|e| BpfError::from_display("endpoints map", e))?;
+        let sender_ports = take(&mut ebpf, "sender_ports")?.try_into().map_err(|e| BpfError::from_display("sender_ports map", e))?;
+        let edges = take(&mut ebpf, "edges")?.try_into().map_err(|e| BpfError::from_display("edges map", e))?;
+        let fn_stats = take(&mut ebpf, "fn_stats")?.try_into().map_err(|e| BpfError::from_display("fn_stats map", e))?;
+        let drops = take(&mut ebpf, "sproxy_drops")?.try_into().map_err(|e| BpfError::from_display("drops map", e))?;
         {
             let prog: &mut SkMsg = ebpf
                 .program_mut("sproxy")
-                .ok_or(BpfError::Kernel {
-                    what: "SPROXY program",
-                    detail: "sproxy missing from object".into(),
-                })?
+                .ok_or(BpfError::Kernel { what: "SPROXY program", detail: "sproxy missing from object".into() })?
                 .try_into()
                 .map_err(|e| BpfError::from_display("SPROXY program type", e))?;
-            prog.load()
-                .map_err(|e| BpfError::from_display("verify SPROXY", e))?;
+            prog.load().map_err(|e| BpfError::from_display("verify SPROXY", e))?;
             // Attach before any socket enters the map.
-            prog.attach(endpoints.fd())
-                .map_err(|e| BpfError::from_display("attach SPROXY", e))?;
+            prog.attach(endpoints.fd()).map_err(|e| BpfError::from_display("attach SPROXY", e))?;
         }
-        let nr_cpus =
-            aya::util::nr_cpus().map_err(|(_, e)| BpfError::from_display("count CPUs", e))?;
-        Ok(Self {
-            endpoints,
-            sender_ports,
-            edges,
-            fn_stats,
-            drops,
-            nr_cpus,
-            _ebpf: ebpf,
-        })
+        let nr_cpus = aya::util::nr_cpus().map_err(|(_, e)| BpfError::from_display("count CPUs", e))?;
+        Ok(Self { endpoints, sender_ports, edges, fn_stats, drops, nr_cpus, _ebpf: ebpf })
     }
 
     /// Puts `sock` in the map as `endpoint` and records its local port as the
@@ -132,11 +105,9 @@ impl Sproxy {
     pub fn register(&mut self, endpoint: Endpoint, sock: &TcpStream) -> Result<(), BpfError> {
         self.register_key(endpoint.key(), sock)?;
         if self.fn_stats.get(&endpoint.key(), 0).is_err() {
-            let zero = PerCpuValues::try_from(vec![FnStats::default(); self.nr_cpus])
-                .map_err(|e| BpfError::from_display("fn_stats values", e))?;
-            self.fn_stats
-                .insert(endpoint.key(), zero, 0)
-                .map_err(|e| BpfError::from_display("fn_stats insert", e))?;
+            let zero =
+                PerCpuValues::try_from(vec![FnStats::default(); self.nr_cpus]).map_err(|e| BpfError::from_display("fn_stats values", e))?;
+            self.fn_stats.insert(endpoint.key(), zero, 0).map_err(|e| BpfError::from_display("fn_stats insert", e))?;
         }
         Ok(())
     }
@@ -147,16 +118,9 @@ impl Sproxy {
     }
 
     fn register_key(&mut self, key: u32, sock: &TcpStream) -> Result<(), BpfError> {
-        let port = sock
-            .local_addr()
-            .map_err(|e| BpfError::from_display("socket address", e))?
-            .port() as u32;
-        self.sender_ports
-            .insert(port, key, 0)
-            .map_err(|e| BpfError::from_display("sender_ports insert", e))?;
-        self.endpoints
-            .insert(key, sock.as_raw_fd(), 0)
-            .map_err(|e| BpfError::from_display("endpoints insert", e))?;
+        let port = sock.local_addr().map_err(|e| BpfError::from_display("socket address", e))?.port() as u32;
+        self.sender_ports.insert(port, key, 0).map_err(|e| BpfError::from_display("sender_ports insert", e))?;
+        self.endpoints.insert(key, sock.as_raw_fd(), 0).map_err(|e| BpfError::from_display("endpoints insert", e))?;
         Ok(())
     }
 
@@ -173,16 +137,7 @@ impl Sproxy {
 
     /// Allows descriptors from `src` to `dst`.
     pub fn allow(&mut self, src: Endpoint, dst: Endpoint) -> Result<(), BpfError> {
-        self.edges
-            .insert(
-                Edge {
-                    src: src.key(),
-                    dst: dst.key(),
-                },
-                1,
-                0,
-            )
-            .map_err(|e| BpfError::from_display("edges insert", e))
+        self.edges.insert(Edge { src: src.key(), dst: dst.key() }, 1, 0).map_err(|e| BpfError::from_display("edges insert", e))
     }
 
     /// Traffic through SPROXY for `endpoint` (summed over CPUs).
@@ -200,18 +155,7 @@ impl Sproxy {
 
     /// Refused descriptors by reason (summed over CPUs).
     pub fn drops(&self) -> DropCounters {
-        let get = |i: u32| {
-            self.drops
-                .get(&i, 0)
-                .map(|v| sum(v.iter(), |x| *x))
-                .unwrap_or(0)
-        };
-        DropCounters {
-            bad_length: get(0),
-            bad_magic: get(1),
-            unknown_sender: get(2),
-            edge_denied: get(3),
-            no_route: get(4),
-        }
+        let get = |i: u32| self.drops.get(&i, 0).map(|v| sum(v.iter(), |x| *x)).unwrap_or(0);
+        DropCounters { bad_length: get(0), bad_magic: get(1), unknown_sender: get(2), edge_denied: get(3), no_route: get(4) }
     }
 }

@@ -37,13 +37,7 @@ impl MetricsSource {
             .file
             .chains()
             .flat_map(|(id, c)| {
-                c.functions.iter().map(move |f| {
-                    (
-                        Endpoint::new(id, f.function_id()),
-                        format!("{}/{}", c.name, f.name),
-                        f.spawn,
-                    )
-                })
+                c.functions.iter().map(move |f| (Endpoint::new(id, f.function_id()), format!("{}/{}", c.name, f.name), f.spawn))
             })
             .filter(|(e, _, spawn)| *spawn && !live.contains(e))
             .map(|(_, n, _)| n)
@@ -74,9 +68,7 @@ impl MetricsSource {
                     "transport=\"{}\",mode=\"{}\",oversubscribed=\"{}\"",
                     sh.kind,
                     sh.kind.mode_name(),
-                    sh.oversubscribed
-                        .map(|(p, c)| format!("{p} pollers on {c} cores"))
-                        .unwrap_or_else(|| "no".into())
+                    sh.oversubscribed.map(|(p, c)| format!("{p} pollers on {c} cores")).unwrap_or_else(|| "no".into())
                 ),
                 1,
             )],
@@ -85,10 +77,7 @@ impl MetricsSource {
             "spright_http_responses_total",
             "counter",
             "Gateway responses by status code.",
-            gw.responses()
-                .into_iter()
-                .map(|(s, n)| (format!("status=\"{s}\""), n))
-                .collect(),
+            gw.responses().into_iter().map(|(s, n)| (format!("status=\"{s}\""), n)).collect(),
         );
         family(
             "spright_http_latency_microseconds_sum",
@@ -96,12 +85,7 @@ impl MetricsSource {
             "Sum of gateway response latencies.",
             vec![(String::new(), gw.latency_us_sum.get())],
         );
-        family(
-            "spright_http_connections_total",
-            "counter",
-            "Accepted client connections.",
-            vec![(String::new(), gw.connections.get())],
-        );
+        family("spright_http_connections_total", "counter", "Accepted client connections.", vec![(String::new(), gw.connections.get())]);
         family(
             "spright_gateway_descriptors_total",
             "counter",
@@ -112,23 +96,14 @@ impl MetricsSource {
                 ("kind=\"late\"".into(), gw.late_completions.get()),
             ],
         );
-        let chain_name = |id| {
-            sh.file
-                .chains()
-                .find(|(c, _)| *c == id)
-                .map(|(_, c)| c.name.clone())
-                .unwrap_or_default()
-        };
+        let chain_name = |id| sh.file.chains().find(|(c, _)| *c == id).map(|(_, c)| c.name.clone()).unwrap_or_default();
         let mut slots = Vec::new();
         let mut in_use = Vec::new();
         let mut rejected = Vec::new();
         let mut exhausted = Vec::new();
         for (id, pool) in &sh.pools {
             let l = format!("chain=\"{}\"", chain_name(*id));
-            slots.push((
-                format!("{l},pages=\"{}\"", pool.page_kind().as_str()),
-                pool.slot_count() as u64,
-            ));
+            slots.push((format!("{l},pages=\"{}\"", pool.page_kind().as_str()), pool.slot_count() as u64));
             in_use.push((l.clone(), pool.occupancy() as u64));
             let c = pool.counters();
             for (reason, v) in [
@@ -141,30 +116,10 @@ impl MetricsSource {
             }
             exhausted.push((l, c.exhausted));
         }
-        family(
-            "spright_pool_slots",
-            "gauge",
-            "Slots per chain pool.",
-            slots,
-        );
-        family(
-            "spright_pool_slots_in_use",
-            "gauge",
-            "Slots allocated or abandoned now.",
-            in_use,
-        );
-        family(
-            "spright_pool_descriptors_rejected_total",
-            "counter",
-            "Descriptors refused on receipt, by reason.",
-            rejected,
-        );
-        family(
-            "spright_pool_exhausted_total",
-            "counter",
-            "Allocations that found the pool full.",
-            exhausted,
-        );
+        family("spright_pool_slots", "gauge", "Slots per chain pool.", slots);
+        family("spright_pool_slots_in_use", "gauge", "Slots allocated or abandoned now.", in_use);
+        family("spright_pool_descriptors_rejected_total", "counter", "Descriptors refused on receipt, by reason.", rejected);
+        family("spright_pool_exhausted_total", "counter", "Allocations that found the pool full.", exhausted);
 
         let live = sh.registrations_snapshot();
         let mut endpoints = Vec::new();
@@ -172,49 +127,22 @@ impl MetricsSource {
         let mut starts = Vec::new();
         let mut pids = Vec::new();
         for (id, c) in sh.file.chains() {
-            endpoints.push((
-                Endpoint::gateway(id),
-                format!("chain=\"{}\",function=\"gateway\"", c.name),
-            ));
+            endpoints.push((Endpoint::gateway(id), format!("chain=\"{}\",function=\"gateway\"", c.name)));
             for f in &c.functions {
                 let e = Endpoint::new(id, f.function_id());
                 let l = format!("chain=\"{}\",function=\"{}\"", c.name, f.name);
                 up.push((l.clone(), live.contains(&e) as u64));
-                starts.push((
-                    l.clone(),
-                    sh.supervisor.child(e).map(|c| c.starts).unwrap_or(0),
-                ));
+                starts.push((l.clone(), sh.supervisor.child(e).map(|c| c.starts).unwrap_or(0)));
                 if let Some(r) = sh.registration(e) {
                     pids.push((l.clone(), r.pid as u64));
                 }
                 endpoints.push((e, l));
             }
         }
-        family(
-            "spright_function_up",
-            "gauge",
-            "1 when the function is registered.",
-            up,
-        );
-        family(
-            "spright_function_pid",
-            "gauge",
-            "Pid of the registered function process.",
-            pids,
-        );
-        family(
-            "spright_function_starts_total",
-            "counter",
-            "Process starts by the supervisor (restarts = starts - 1).",
-            starts,
-        );
-        let label_of = |e: &Endpoint| {
-            endpoints
-                .iter()
-                .find(|(x, _)| x == e)
-                .map(|(_, l)| l.clone())
-                .unwrap_or_default()
-        };
+        family("spright_function_up", "gauge", "1 when the function is registered.", up);
+        family("spright_function_pid", "gauge", "Pid of the registered function process.", pids);
+        family("spright_function_starts_total", "counter", "Process starts by the supervisor (restarts = starts - 1).", starts);
+        let label_of = |e: &Endpoint| endpoints.iter().find(|(x, _)| x == e).map(|(_, l)| l.clone()).unwrap_or_default();
         let eps: Vec<Endpoint> = endpoints.iter().map(|(e, _)| *e).collect();
         if let Some((stats, drops)) = sh.fabric.sproxy_stats(&eps) {
             let mut msgs = Vec::new();
@@ -226,40 +154,18 @@ impl MetricsSource {
                 bytes.push((format!("{l},direction=\"tx\""), s.tx_bytes));
                 bytes.push((format!("{l},direction=\"rx\""), s.rx_bytes));
             }
-            family(
-                "spright_sproxy_messages_total",
-                "counter",
-                "Descriptors SPROXY delivered, per endpoint.",
-                msgs,
-            );
-            family(
-                "spright_sproxy_bytes_total",
-                "counter",
-                "Bytes SPROXY delivered, per endpoint.",
-                bytes,
-            );
+            family("spright_sproxy_messages_total", "counter", "Descriptors SPROXY delivered, per endpoint.", msgs);
+            family("spright_sproxy_bytes_total", "counter", "Bytes SPROXY delivered, per endpoint.", bytes);
             family(
                 "spright_sproxy_drops_total",
                 "counter",
                 "Descriptors SPROXY refused (sent to the sink), by reason.",
-                drops
-                    .by_reason()
-                    .iter()
-                    .map(|(r, v)| (format!("reason=\"{r}\""), *v))
-                    .collect(),
+                drops.by_reason().iter().map(|(r, v)| (format!("reason=\"{r}\""), *v)).collect(),
             );
         }
-        let wake: Vec<(String, u64)> = eps
-            .iter()
-            .filter_map(|e| sh.fabric.wakeups(*e).map(|w| (label_of(e), w)))
-            .collect();
+        let wake: Vec<(String, u64)> = eps.iter().filter_map(|e| sh.fabric.wakeups(*e).map(|w| (label_of(e), w))).collect();
         if !wake.is_empty() {
-            family(
-                "spright_eventring_wakeups_total",
-                "counter",
-                "Doorbells rung (consumer was asleep).",
-                wake,
-            );
+            family("spright_eventring_wakeups_total", "counter", "Doorbells rung (consumer was asleep).", wake);
         }
         if let Some(ep) = &sh.eproxy {
             let c = ep.counters();
@@ -294,11 +200,7 @@ impl Shared {
 }
 
 /// Serves `/metrics` and `/healthz` until `shutdown`.
-pub async fn serve_admin(
-    source: MetricsSource,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve_admin(source: MetricsSource, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     loop {
         let stream = tokio::select! {
             a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
@@ -310,35 +212,20 @@ pub async fn serve_admin(
                 let source = source.clone();
                 async move {
                     let (status, ctype, body) = match req.uri().path() {
-                        "/metrics" => {
-                            (StatusCode::OK, "text/plain; version=0.0.4", source.render())
-                        }
+                        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", source.render()),
                         "/healthz" => match source.missing_functions() {
                             m if m.is_empty() => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-                            m => (
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                "text/plain",
-                                format!("not registered: {}\n", m.join(", ")),
-                            ),
+                            m => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("not registered: {}\n", m.join(", "))),
                         },
-                        _ => (
-                            StatusCode::NOT_FOUND,
-                            "text/plain",
-                            "try /metrics or /healthz\n".to_string(),
-                        ),
+                        _ => (StatusCode::NOT_FOUND, "text/plain", "try /metrics or /healthz\n".to_string()),
                     };
                     let mut r = Response::new(Full::new(Bytes::from(body)));
                     *r.status_mut() = status;
-                    r.headers_mut().insert(
-                        hyper::header::CONTENT_TYPE,
-                        hyper::header::HeaderValue::from_static(ctype),
-                    );
+                    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(ctype));
                     Ok::<_, Infallible>(r)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
@@ -350,15 +237,8 @@ pub fn fetch(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
 }
 
@@ -373,11 +253,7 @@ pub fn render_table(metrics: &str) -> String {
                 Some((n, rest)) => (n, rest.trim_end_matches('}').replace('"', "")),
                 None => (lhs, String::new()),
             };
-            Some((
-                name.trim_start_matches("spright_").to_string(),
-                labels,
-                value.to_string(),
-            ))
+            Some((name.trim_start_matches("spright_").to_string(), labels, value.to_string()))
         })
         .collect();
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(6).max(6);
@@ -393,13 +269,8 @@ pub fn render_table(metrics: &str) -> String {
 mod tests {
     #[test]
     fn table_from_prometheus_text() {
-        let t = super::render_table(
-            "# HELP x y\n# TYPE x counter\nspright_x{a=\"1\",b=\"2\"} 5\nspright_y 7\n",
-        );
+        let t = super::render_table("# HELP x y\n# TYPE x counter\nspright_x{a=\"1\",b=\"2\"} 5\nspright_y 7\n");
         assert!(t.contains("x       a=1,b=2  5"), "{t}");
-        assert!(
-            t.lines().any(|l| l.starts_with("y ") && l.ends_with('7')),
-            "{t}"
-        );
+        assert!(t.lines().any(|l| l.starts_with("y ") && l.ends_with('7')), "{t}");
     }
 }

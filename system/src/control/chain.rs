@@ -30,10 +30,7 @@ use crate::txn::{MAX_SEQUENCE, TXN_HEADER_SIZE};
 #[derive(Debug, thiserror::Error)]
 pub enum ChainFileError {
     #[error("cannot read chain file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("chain file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("chain file {path}: {message}")]
@@ -122,20 +119,13 @@ pub struct PoolSpec {
 
 impl Default for PoolSpec {
     fn default() -> Self {
-        Self {
-            slots: 1024,
-            slot_size: 16 << 10,
-            app_bytes: 1024,
-        }
+        Self { slots: 1024, slot_size: 16 << 10, app_bytes: 1024 }
     }
 }
 
 impl PoolSpec {
     pub fn geometry(&self) -> PoolGeometry {
-        PoolGeometry {
-            slots: self.slots,
-            slot_payload: self.slot_size,
-        }
+        PoolGeometry { slots: self.slots, slot_payload: self.slot_size }
     }
 }
 
@@ -198,19 +188,10 @@ impl RouteSpec {
 
 impl ChainFile {
     pub fn load(path: &Path) -> Result<Self, ChainFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ChainFileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ChainFileError::Read { path: path.to_path_buf(), source })?;
         let mut file = Self::parse(&text).map_err(|e| match e {
-            ChainFileError::Parse { message, .. } => ChainFileError::Parse {
-                path: path.to_path_buf(),
-                message,
-            },
-            ChainFileError::Invalid { message, .. } => ChainFileError::Invalid {
-                path: path.to_path_buf(),
-                message,
-            },
+            ChainFileError::Parse { message, .. } => ChainFileError::Parse { path: path.to_path_buf(), message },
+            ChainFileError::Invalid { message, .. } => ChainFileError::Invalid { path: path.to_path_buf(), message },
             other => other,
         })?;
         file.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -219,24 +200,16 @@ impl ChainFile {
 
     /// Parses and validates chain-file text.
     pub fn parse(text: &str) -> Result<Self, ChainFileError> {
-        let file: ChainFile = serde_norway::from_str(text).map_err(|e| ChainFileError::Parse {
-            path: PathBuf::from("<text>"),
-            message: e.to_string(),
-        })?;
-        file.validate().map_err(|message| ChainFileError::Invalid {
-            path: PathBuf::from("<text>"),
-            message,
-        })?;
+        let file: ChainFile =
+            serde_norway::from_str(text).map_err(|e| ChainFileError::Parse { path: PathBuf::from("<text>"), message: e.to_string() })?;
+        file.validate().map_err(|message| ChainFileError::Invalid { path: PathBuf::from("<text>"), message })?;
         Ok(file)
     }
 
     fn validate(&self) -> Result<(), String> {
         let g = &self.gateway;
         if g.max_header_bytes < 8192 {
-            return Err(format!(
-                "gateway.max_header_bytes must be at least 8192, got {}",
-                g.max_header_bytes
-            ));
+            return Err(format!("gateway.max_header_bytes must be at least 8192, got {}", g.max_header_bytes));
         }
         if g.request_timeout_ms == 0 || g.client_timeout_ms == 0 {
             return Err("gateway timeouts must be positive".into());
@@ -254,12 +227,7 @@ impl ChainFile {
         let mut paths = HashSet::new();
         for c in &self.chains {
             let ctx = format!("chain {:?}", c.name);
-            if c.name.is_empty()
-                || !c
-                    .name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-            {
+            if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
                 return Err(format!("{ctx}: name must be non-empty [A-Za-z0-9_-]"));
             }
             if !names.insert(&c.name) {
@@ -267,22 +235,13 @@ impl ChainFile {
             }
             let p = &c.pool;
             if !(1..=65536).contains(&p.slots) {
-                return Err(format!(
-                    "{ctx}: pool.slots must be 1..=65536, got {}",
-                    p.slots
-                ));
+                return Err(format!("{ctx}: pool.slots must be 1..=65536, got {}", p.slots));
             }
             if p.slot_size < 1024 || p.slot_size > 64 << 20 {
-                return Err(format!(
-                    "{ctx}: pool.slot_size must be 1 KiB..=64 MiB, got {}",
-                    p.slot_size
-                ));
+                return Err(format!("{ctx}: pool.slot_size must be 1 KiB..=64 MiB, got {}", p.slot_size));
             }
             if (p.app_bytes as usize + TXN_HEADER_SIZE) * 2 > p.slot_size as usize {
-                return Err(format!(
-                    "{ctx}: pool.app_bytes {} leaves too little of slot_size {} for requests",
-                    p.app_bytes, p.slot_size
-                ));
+                return Err(format!("{ctx}: pool.app_bytes {} leaves too little of slot_size {} for requests", p.app_bytes, p.slot_size));
             }
             if c.functions.is_empty() {
                 return Err(format!("{ctx}: no functions"));
@@ -290,10 +249,7 @@ impl ChainFile {
             let mut ids = BTreeSet::new();
             for f in &c.functions {
                 if !(1..=4095).contains(&f.id) {
-                    return Err(format!(
-                        "{ctx}: function {:?} has id {}; ids are 1..=4095 (0 is the gateway)",
-                        f.name, f.id
-                    ));
+                    return Err(format!("{ctx}: function {:?} has id {}; ids are 1..=4095 (0 is the gateway)", f.name, f.id));
                 }
                 if !ids.insert(f.id) {
                     return Err(format!("{ctx}: function id {} used twice", f.id));
@@ -302,10 +258,7 @@ impl ChainFile {
                     return Err(format!("{ctx}: function {:?} has no handler", f.name));
                 }
                 if !(1..=256).contains(&f.threads) {
-                    return Err(format!(
-                        "{ctx}: function {:?} threads must be 1..=256, got {}",
-                        f.name, f.threads
-                    ));
+                    return Err(format!("{ctx}: function {:?} threads must be 1..=256, got {}", f.name, f.threads));
                 }
             }
             if c.routes.is_empty() {
@@ -320,24 +273,15 @@ impl ChainFile {
                     return Err(format!("{rctx}: path defined twice"));
                 }
                 let seq = match (&r.first, &r.sequence) {
-                    (Some(_), Some(_)) => {
-                        return Err(format!(
-                            "{rctx}: give either `first` or `sequence`, not both"
-                        ))
-                    }
+                    (Some(_), Some(_)) => return Err(format!("{rctx}: give either `first` or `sequence`, not both")),
                     (None, None) => return Err(format!("{rctx}: needs `first` or `sequence`")),
                     _ => r.sequence(),
                 };
                 if seq.is_empty() || seq.len() > MAX_SEQUENCE {
-                    return Err(format!(
-                        "{rctx}: sequence must have 1..={MAX_SEQUENCE} functions"
-                    ));
+                    return Err(format!("{rctx}: sequence must have 1..={MAX_SEQUENCE} functions"));
                 }
                 if let Some(bad) = seq.iter().find(|f| !ids.contains(&f.0)) {
-                    return Err(format!(
-                        "{rctx}: names function {}, which the chain does not define",
-                        bad.0
-                    ));
+                    return Err(format!("{rctx}: names function {}, which the chain does not define", bad.0));
                 }
             }
         }
@@ -346,10 +290,7 @@ impl ChainFile {
 
     /// Chains with their ids (1-based, in file order).
     pub fn chains(&self) -> impl Iterator<Item = (ChainId, &ChainSpec)> {
-        self.chains
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (ChainId(i as u16 + 1), c))
+        self.chains.iter().enumerate().map(|(i, c)| (ChainId(i as u16 + 1), c))
     }
 
     pub fn chain_by_name(&self, name: &str) -> Option<(ChainId, &ChainSpec)> {
@@ -358,13 +299,7 @@ impl ChainFile {
 
     /// Binary that runs `f` (relative paths are from the chain file).
     pub fn binary_for(&self, f: &FunctionSpec) -> Option<PathBuf> {
-        f.binary.as_ref().map(|b| {
-            if b.is_absolute() {
-                b.clone()
-            } else {
-                self.base_dir.join(b)
-            }
-        })
+        f.binary.as_ref().map(|b| if b.is_absolute() { b.clone() } else { self.base_dir.join(b) })
     }
 }
 
@@ -375,12 +310,7 @@ impl ChainSpec {
 
     /// Rings needed: one per function id up to the largest, plus the gateway.
     pub fn ring_count(&self) -> u32 {
-        self.functions
-            .iter()
-            .map(|f| f.id as u32)
-            .max()
-            .unwrap_or(0)
-            + 1
+        self.functions.iter().map(|f| f.id as u32).max().unwrap_or(0) + 1
     }
 }
 
@@ -404,10 +334,7 @@ chains:
         let f = ChainFile::parse(GOOD).unwrap();
         assert_eq!(f.transport, TransportKind::Skmsg);
         assert_eq!(f.chains[0].pool.slots, 1024);
-        assert_eq!(
-            f.chains[0].routes[0].sequence(),
-            vec![FunctionId(1), FunctionId(2)]
-        );
+        assert_eq!(f.chains[0].routes[0].sequence(), vec![FunctionId(1), FunctionId(2)]);
         assert_eq!(f.chains[0].ring_count(), 3);
         assert_eq!(f.chains().next().unwrap().0, ChainId(1));
     }
@@ -418,34 +345,22 @@ chains:
 
     #[test]
     fn errors_say_what_is_wrong_and_where() {
-        assert!(err(&GOOD.replace("[1, 2]", "[1, 9]"))
-            .contains("route \"/x\": names function 9, which the chain does not define"));
+        assert!(err(&GOOD.replace("[1, 2]", "[1, 9]")).contains("route \"/x\": names function 9, which the chain does not define"));
         assert!(err(&GOOD.replace("id: 2,", "id: 1,")).contains("function id 1 used twice"));
         assert!(err(&GOOD.replace("id: 2,", "id: 0,")).contains("0 is the gateway"));
-        assert!(err(&GOOD.replace("first: 2", "first: 2, sequence: [1]"))
-            .contains("either `first` or `sequence`"));
+        assert!(err(&GOOD.replace("first: 2", "first: 2, sequence: [1]")).contains("either `first` or `sequence`"));
         assert!(err(&GOOD.replace("path: /y", "path: /x")).contains("path defined twice"));
         assert!(err(&GOOD.replace("path: /y", "path: y")).contains("must start with '/'"));
         assert!(err(&format!("transport: carrier-pigeon\n{GOOD}")).contains("unknown variant"));
         assert!(err(&GOOD.replace("threads: 2", "thread: 2")).contains("unknown field"));
         assert!(err("chains: []").contains("no chains"));
-        assert!(
-            err(&format!("gateway: {{ max_header_bytes: 100 }}\n{GOOD}")).contains("at least 8192")
-        );
-        assert!(
-            err(&GOOD.replace("    functions:", "    pool: { slots: 0 }\n    functions:"))
-                .contains("pool.slots")
-        );
+        assert!(err(&format!("gateway: {{ max_header_bytes: 100 }}\n{GOOD}")).contains("at least 8192"));
+        assert!(err(&GOOD.replace("    functions:", "    pool: { slots: 0 }\n    functions:")).contains("pool.slots"));
     }
 
     #[test]
     fn missing_file_is_a_clear_error() {
-        let e = ChainFile::load(Path::new("/nonexistent/chain.yaml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("cannot read chain file /nonexistent/chain.yaml"),
-            "{e}"
-        );
+        let e = ChainFile::load(Path::new("/nonexistent/chain.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read chain file /nonexistent/chain.yaml"), "{e}");
     }
 }

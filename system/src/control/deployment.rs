@@ -100,11 +100,7 @@ impl Deployment {
         let kind = opts.transport.unwrap_or(file.transport);
         let mut pools = Vec::new();
         for (id, chain) in file.chains() {
-            let pool =
-                Pool::create(id, chain.pool.geometry()).map_err(|source| DeployError::Pool {
-                    chain: chain.name.clone(),
-                    source,
-                })?;
+            let pool = Pool::create(id, chain.pool.geometry()).map_err(|source| DeployError::Pool { chain: chain.name.clone(), source })?;
             pools.push((id, Arc::new(pool)));
         }
         let (fabric, sink) = Fabric::new(kind, &file)?;
@@ -115,22 +111,11 @@ impl Deployment {
         let mut routes = Vec::new();
         for (i, ((id, chain), (_, pool))) in file.chains().zip(&pools).enumerate() {
             let link = fabric.gateway_link(id)?;
-            gw_chains.push(GatewayChain::new(
-                id,
-                &chain.name,
-                pool.clone(),
-                link.tx,
-                chain.pool.app_bytes as usize,
-            ));
+            gw_chains.push(GatewayChain::new(id, &chain.name, pool.clone(), link.tx, chain.pool.app_bytes as usize));
             receivers.push((id, link.rx));
             closers.push(link.closer);
             for (r, spec) in chain.routes.iter().enumerate() {
-                routes.push(GatewayRoute {
-                    prefix: spec.path.clone(),
-                    chain: i,
-                    route: r as u16,
-                    sequence: spec.sequence(),
-                });
+                routes.push(GatewayRoute { prefix: spec.path.clone(), chain: i, route: r as u16, sequence: spec.sequence() });
             }
         }
         let gateway = Arc::new(Gateway::new(file.gateway.clone(), gw_chains, routes));
@@ -148,8 +133,7 @@ impl Deployment {
 
         let oversubscribed = (kind == TransportKind::Ring).then(|| {
             // One receive loop per function plus one per chain at the gateway.
-            let pollers =
-                file.chains.len() + file.chains.iter().map(|c| c.functions.len()).sum::<usize>();
+            let pollers = file.chains.len() + file.chains.iter().map(|c| c.functions.len()).sum::<usize>();
             (pollers, sys::allowed_cpus().len())
         });
         let oversubscribed = oversubscribed.filter(|(p, c)| p > c);
@@ -180,9 +164,7 @@ impl Deployment {
         let mut threads = Vec::new();
         for (id, rx) in receivers {
             let gw = shared.gateway.clone();
-            threads.push(spawn_named(format!("gateway-rx-{}", id.0), move || {
-                gw.run_completions(id, rx)
-            }));
+            threads.push(spawn_named(format!("gateway-rx-{}", id.0), move || gw.run_completions(id, rx)));
         }
         let sink_reader = match &sink {
             Some(s) => Some(s.try_clone().map_err(DeployError::Control)?),
@@ -190,9 +172,7 @@ impl Deployment {
         };
         if let Some(sink) = sink_reader {
             let sh = shared.clone();
-            threads.push(spawn_named("sproxy-sink".into(), move || {
-                sh.drain_sink(sink)
-            }));
+            threads.push(spawn_named("sproxy-sink".into(), move || sh.drain_sink(sink)));
         }
         {
             let sh = shared.clone();
@@ -213,17 +193,13 @@ impl Deployment {
             Some(p) => p.clone(),
             None => std::env::current_exe().map_err(DeployError::Control)?,
         };
-        let chain_file =
-            std::fs::canonicalize(&opts.chain_file).unwrap_or_else(|_| opts.chain_file.clone());
+        let chain_file = std::fs::canonicalize(&opts.chain_file).unwrap_or_else(|_| opts.chain_file.clone());
         for (id, chain) in shared.file.chains() {
             for f in chain.functions.iter().filter(|f| f.spawn) {
                 shared.supervisor.supervise(SpawnSpec {
                     endpoint: Endpoint::new(id, f.function_id()),
                     name: format!("{}/{}", chain.name, f.name),
-                    program: shared
-                        .file
-                        .binary_for(f)
-                        .unwrap_or_else(|| default_program.clone()),
+                    program: shared.file.binary_for(f).unwrap_or_else(|| default_program.clone()),
                     args: vec![
                         "function".into(),
                         "--chain-file".into(),
@@ -238,14 +214,7 @@ impl Deployment {
                 });
             }
         }
-        Ok(Self {
-            shared,
-            control_addr,
-            closers,
-            sink,
-            threads,
-            stopped: false,
-        })
+        Ok(Self { shared, control_addr, closers, sink, threads, stopped: false })
     }
 
     pub fn gateway(&self) -> Arc<Gateway> {
@@ -268,34 +237,17 @@ impl Deployment {
             .file
             .chains()
             .flat_map(|(id, c)| {
-                c.functions.iter().filter(|f| f.spawn).map(move |f| {
-                    (
-                        Endpoint::new(id, f.function_id()),
-                        format!("{}/{}", c.name, f.name),
-                    )
-                })
+                c.functions.iter().filter(|f| f.spawn).map(move |f| (Endpoint::new(id, f.function_id()), format!("{}/{}", c.name, f.name)))
             })
             .collect();
         let regs = &self.shared.registrations;
         let live = regs.live.lock().unwrap();
-        let (live, _) = regs
-            .changed
-            .wait_timeout_while(live, timeout, |l| {
-                want.iter().any(|(e, _)| !l.contains_key(e))
-            })
-            .unwrap();
-        let missing: Vec<&str> = want
-            .iter()
-            .filter(|(e, _)| !live.contains_key(e))
-            .map(|(_, n)| n.as_str())
-            .collect();
+        let (live, _) = regs.changed.wait_timeout_while(live, timeout, |l| want.iter().any(|(e, _)| !l.contains_key(e))).unwrap();
+        let missing: Vec<&str> = want.iter().filter(|(e, _)| !live.contains_key(e)).map(|(_, n)| n.as_str()).collect();
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(DeployError::NotReady {
-                secs: timeout.as_secs(),
-                missing: missing.join(", "),
-            })
+            Err(DeployError::NotReady { secs: timeout.as_secs(), missing: missing.join(", ") })
         }
     }
 
@@ -344,10 +296,7 @@ impl Drop for Deployment {
 }
 
 fn spawn_named(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(f)
-        .expect("spawn thread")
+    std::thread::Builder::new().name(name).spawn(f).expect("spawn thread")
 }
 
 fn rand_u64() -> u64 {
@@ -362,20 +311,11 @@ impl Shared {
     }
 
     pub(crate) fn registrations_keys(&self) -> Vec<Endpoint> {
-        self.registrations
-            .live
-            .lock()
-            .unwrap()
-            .keys()
-            .copied()
-            .collect()
+        self.registrations.live.lock().unwrap().keys().copied().collect()
     }
 
     fn pool(&self, chain: ChainId) -> Option<&Arc<Pool>> {
-        self.pools
-            .iter()
-            .find(|(id, _)| *id == chain)
-            .map(|(_, p)| p)
+        self.pools.iter().find(|(id, _)| *id == chain).map(|(_, p)| p)
     }
 
     /// One function's registration, from HELLO until its process is gone.
@@ -386,10 +326,7 @@ impl Shared {
         let endpoint = match self.admit(&conn, &hello) {
             Ok(e) => e,
             Err(reason) => {
-                eprintln!(
-                    "spright: refused registration of {}/{} (pid {}): {reason}",
-                    hello.chain, hello.function, hello.pid
-                );
+                eprintln!("spright: refused registration of {}/{} (pid {}): {reason}", hello.chain, hello.function, hello.pid);
                 let _ = send_refusal(&conn, &reason);
                 return;
             }
@@ -399,9 +336,7 @@ impl Shared {
         // Requests stranded with an earlier instance fail now, before the
         // new one can receive anything.
         self.gateway.fail_held_by(endpoint);
-        let pool = self
-            .pool(endpoint.chain)
-            .expect("admitted endpoint has a pool");
+        let pool = self.pool(endpoint.chain).expect("admitted endpoint has a pool");
         let fds = match self.fabric.function_fds(endpoint) {
             Ok(fds) => fds,
             Err(e) => {
@@ -422,14 +357,7 @@ impl Shared {
         drop((pool_fd, fds));
         {
             let regs = &self.registrations;
-            regs.live.lock().unwrap().insert(
-                endpoint,
-                Registration {
-                    pid: hello.pid,
-                    lease,
-                    since: Instant::now(),
-                },
-            );
+            regs.live.lock().unwrap().insert(endpoint, Registration { pid: hello.pid, lease, since: Instant::now() });
             regs.registered_total.fetch_add(1, Ordering::Relaxed);
             regs.changed.notify_all();
         }
@@ -455,29 +383,16 @@ impl Shared {
     /// Checks a HELLO: known function, same user, and - for functions we
     /// spawn - the very process we started.
     fn admit(&self, conn: &UnixStream, hello: &Hello) -> Result<Endpoint, String> {
-        let (id, chain) = self
-            .file
-            .chain_by_name(&hello.chain)
-            .ok_or_else(|| format!("unknown chain {:?}", hello.chain))?;
-        let spec = chain
-            .function(FunctionId(hello.function))
-            .ok_or_else(|| format!("chain {} has no function {}", chain.name, hello.function))?;
+        let (id, chain) = self.file.chain_by_name(&hello.chain).ok_or_else(|| format!("unknown chain {:?}", hello.chain))?;
+        let spec =
+            chain.function(FunctionId(hello.function)).ok_or_else(|| format!("chain {} has no function {}", chain.name, hello.function))?;
         let endpoint = Endpoint::new(id, spec.function_id());
-        let (pid, uid) =
-            sys::peer_credentials(conn).map_err(|e| format!("peer credentials: {e}"))?;
+        let (pid, uid) = sys::peer_credentials(conn).map_err(|e| format!("peer credentials: {e}"))?;
         if uid != unsafe { libc::geteuid() } {
-            return Err(format!(
-                "uid {uid} may not register functions of this control plane"
-            ));
+            return Err(format!("uid {uid} may not register functions of this control plane"));
         }
-        if spec.spawn
-            && !self
-                .supervisor
-                .wait_for_pid(endpoint, pid, Duration::from_secs(2))
-        {
-            return Err(format!(
-                "pid {pid} is not the process started for this function"
-            ));
+        if spec.spawn && !self.supervisor.wait_for_pid(endpoint, pid, Duration::from_secs(2)) {
+            return Err(format!("pid {pid} is not the process started for this function"));
         }
         if let Some(old) = self.registrations.live.lock().unwrap().get(&endpoint) {
             if old.pid != pid && unsafe { libc::kill(old.pid as i32, 0) } == 0 {
@@ -505,10 +420,7 @@ impl Shared {
             decoder.feed(&buf[..n], &mut out);
             for d in &out {
                 let dst = d.destination();
-                if d.is_well_formed()
-                    && !self.fabric.is_reachable(dst)
-                    && self.pool(dst.chain).is_some()
-                {
+                if d.is_well_formed() && !self.fabric.is_reachable(dst) && self.pool(dst.chain).is_some() {
                     self.gateway.fail_held_by(dst);
                 }
             }

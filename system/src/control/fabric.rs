@@ -49,20 +49,14 @@ pub struct RingChain {
 
 pub enum Fabric {
     Skmsg(Box<SkmsgFabric>),
-    Rings {
-        kind: TransportKind,
-        chains: HashMap<ChainId, RingChain>,
-    },
+    Rings { kind: TransportKind, chains: HashMap<ChainId, RingChain> },
 }
 
 impl Fabric {
     /// Sets up `kind` for every chain of `file`. For skmsg this loads SPROXY
     /// and allows every edge inside each chain (the chain is the trust
     /// domain), and none across chains. Returns the sink socket for skmsg.
-    pub fn new(
-        kind: TransportKind,
-        file: &ChainFile,
-    ) -> Result<(Self, Option<TcpStream>), FabricError> {
+    pub fn new(kind: TransportKind, file: &ChainFile) -> Result<(Self, Option<TcpStream>), FabricError> {
         match kind {
             TransportKind::Skmsg => {
                 let mut sproxy = Sproxy::load()?;
@@ -79,19 +73,12 @@ impl Fabric {
                         }
                     }
                 }
-                let (sink, sink_peer) =
-                    loopback_pair().map_err(|e| FabricError::Io("sink socket", e))?;
+                let (sink, sink_peer) = loopback_pair().map_err(|e| FabricError::Io("sink socket", e))?;
                 sproxy.register_sink(&sink)?;
-                let fabric = SkmsgFabric {
-                    sproxy: Mutex::new(sproxy),
-                    sockets: Mutex::new(HashMap::new()),
-                };
+                let fabric = SkmsgFabric { sproxy: Mutex::new(sproxy), sockets: Mutex::new(HashMap::new()) };
                 fabric.sockets.lock().unwrap().insert(
                     Endpoint::from_key(crate::bpf::SINK_KEY),
-                    SkmsgSocket {
-                        port: sink.local_addr().map(|a| a.port()).unwrap_or(0),
-                        _peer: sink_peer,
-                    },
+                    SkmsgSocket { port: sink.local_addr().map(|a| a.port()).unwrap_or(0), _peer: sink_peer },
                 );
                 Ok((Fabric::Skmsg(Box::new(fabric)), Some(sink)))
             }
@@ -99,14 +86,10 @@ impl Fabric {
                 let mut chains = HashMap::new();
                 for (id, chain) in file.chains() {
                     let rings = chain.ring_count();
-                    let segment = Arc::new(
-                        RingSegment::create(id, rings, chain.pool.slots)
-                            .map_err(|e| FabricError::Io("ring segment", e))?,
-                    );
+                    let segment =
+                        Arc::new(RingSegment::create(id, rings, chain.pool.slots).map_err(|e| FabricError::Io("ring segment", e))?);
                     let bells = match kind {
-                        TransportKind::Eventring => Some(Arc::new(
-                            Doorbells::create(rings).map_err(|e| FabricError::Io("eventfd", e))?,
-                        )),
+                        TransportKind::Eventring => Some(Arc::new(Doorbells::create(rings).map_err(|e| FabricError::Io("eventfd", e))?)),
                         _ => None,
                     };
                     chains.insert(id, RingChain { segment, bells });
@@ -118,9 +101,7 @@ impl Fabric {
 
     fn ring_chain(&self, chain: ChainId) -> io::Result<&RingChain> {
         match self {
-            Fabric::Rings { chains, .. } => chains
-                .get(&chain)
-                .ok_or_else(|| io::Error::other(format!("no rings for chain {}", chain.0))),
+            Fabric::Rings { chains, .. } => chains.get(&chain).ok_or_else(|| io::Error::other(format!("no rings for chain {}", chain.0))),
             Fabric::Skmsg(_) => Err(io::Error::other("not a ring fabric")),
         }
     }
@@ -129,18 +110,10 @@ impl Fabric {
     /// earlier one, and returns the endpoint's end.
     fn skmsg_socket(f: &SkmsgFabric, endpoint: Endpoint) -> Result<TcpStream, FabricError> {
         let (mine, peer) = loopback_pair().map_err(|e| FabricError::Io("endpoint socket", e))?;
-        let port = mine
-            .local_addr()
-            .map_err(|e| FabricError::Io("endpoint socket", e))?
-            .port();
+        let port = mine.local_addr().map_err(|e| FabricError::Io("endpoint socket", e))?.port();
         let mut sproxy = f.sproxy.lock().unwrap();
         sproxy.register(endpoint, &mine)?;
-        if let Some(old) = f
-            .sockets
-            .lock()
-            .unwrap()
-            .insert(endpoint, SkmsgSocket { port, _peer: peer })
-        {
+        if let Some(old) = f.sockets.lock().unwrap().insert(endpoint, SkmsgSocket { port, _peer: peer }) {
             sproxy.forget_port(old.port);
         }
         Ok(mine)
@@ -152,9 +125,7 @@ impl Fabric {
         let link = match self {
             Fabric::Skmsg(f) => skmsg::link(Self::skmsg_socket(f, me)?.into()),
             Fabric::Rings { .. } => {
-                let rc = self
-                    .ring_chain(chain)
-                    .map_err(|e| FabricError::Io("gateway ring", e))?;
+                let rc = self.ring_chain(chain).map_err(|e| FabricError::Io("gateway ring", e))?;
                 match &rc.bells {
                     Some(bells) => eventring::link(rc.segment.clone(), bells.clone(), me),
                     None => ring::polling_link(rc.segment.clone(), me),
@@ -167,16 +138,11 @@ impl Fabric {
     /// The transport fds a function receives at registration (after its
     /// pool). For skmsg the socket is already in SPROXY's map.
     pub fn function_fds(&self, endpoint: Endpoint) -> Result<Vec<OwnedFd>, FabricError> {
-        let dup = |fd: std::os::fd::BorrowedFd<'_>| {
-            fd.try_clone_to_owned()
-                .map_err(|e| FabricError::Io("dup", e))
-        };
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(|e| FabricError::Io("dup", e));
         match self {
             Fabric::Skmsg(f) => Ok(vec![Self::skmsg_socket(f, endpoint)?.into()]),
             Fabric::Rings { .. } => {
-                let rc = self
-                    .ring_chain(endpoint.chain)
-                    .map_err(|e| FabricError::Io("rings", e))?;
+                let rc = self.ring_chain(endpoint.chain).map_err(|e| FabricError::Io("rings", e))?;
                 rc.segment.reopen(endpoint.function.0 as u32);
                 let mut fds = vec![dup(rc.segment.fd())?];
                 if let Some(bells) = &rc.bells {
@@ -215,17 +181,11 @@ impl Fabric {
     }
 
     /// SPROXY counters (skmsg only).
-    pub fn sproxy_stats(
-        &self,
-        endpoints: &[Endpoint],
-    ) -> Option<(Vec<(Endpoint, FnStats)>, DropCounters)> {
+    pub fn sproxy_stats(&self, endpoints: &[Endpoint]) -> Option<(Vec<(Endpoint, FnStats)>, DropCounters)> {
         match self {
             Fabric::Skmsg(f) => {
                 let sp = f.sproxy.lock().unwrap();
-                Some((
-                    endpoints.iter().map(|&e| (e, sp.stats(e))).collect(),
-                    sp.drops(),
-                ))
+                Some((endpoints.iter().map(|&e| (e, sp.stats(e))).collect(), sp.drops()))
             }
             Fabric::Rings { .. } => None,
         }
@@ -234,13 +194,9 @@ impl Fabric {
     /// Doorbells rung per endpoint (eventring only).
     pub fn wakeups(&self, endpoint: Endpoint) -> Option<u64> {
         match self {
-            Fabric::Rings {
-                kind: TransportKind::Eventring,
-                ..
-            } => self
-                .ring_chain(endpoint.chain)
-                .ok()
-                .map(|rc| rc.segment.wakeups(endpoint.function.0 as u32)),
+            Fabric::Rings { kind: TransportKind::Eventring, .. } => {
+                self.ring_chain(endpoint.chain).ok().map(|rc| rc.segment.wakeups(endpoint.function.0 as u32))
+            }
             _ => None,
         }
     }

@@ -50,16 +50,12 @@ fn read_line(sock: &UnixStream) -> io::Result<(String, Vec<OwnedFd>)> {
         let (n, mut got) = sys::recv_with_fds(sock, &mut buf)?;
         fds.append(&mut got);
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "registration connection closed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "registration connection closed"));
         }
         line.extend_from_slice(&buf[..n]);
         if let Some(end) = line.iter().position(|&b| b == b'\n') {
             line.truncate(end);
-            let text =
-                String::from_utf8(line).map_err(|_| bad("registration message is not UTF-8"))?;
+            let text = String::from_utf8(line).map_err(|_| bad("registration message is not UTF-8"))?;
             return Ok((text, fds));
         }
         if line.len() > 4096 {
@@ -70,11 +66,7 @@ fn read_line(sock: &UnixStream) -> io::Result<(String, Vec<OwnedFd>)> {
 
 impl Hello {
     pub fn send(&self, sock: &UnixStream) -> io::Result<()> {
-        sys::send_with_fds(
-            sock,
-            format!("HELLO {} {} {}\n", self.chain, self.function, self.pid).as_bytes(),
-            &[],
-        )
+        sys::send_with_fds(sock, format!("HELLO {} {} {}\n", self.chain, self.function, self.pid).as_bytes(), &[])
     }
 
     pub fn recv(sock: &UnixStream) -> io::Result<Self> {
@@ -83,9 +75,7 @@ impl Hello {
         match (it.next(), it.next(), it.next(), it.next(), it.next()) {
             (Some("HELLO"), Some(chain), Some(f), Some(pid), None) => Ok(Self {
                 chain: chain.to_string(),
-                function: f
-                    .parse()
-                    .map_err(|_| bad(format!("bad function id {f:?}")))?,
+                function: f.parse().map_err(|_| bad(format!("bad function id {f:?}")))?,
                 pid: pid.parse().map_err(|_| bad(format!("bad pid {pid:?}")))?,
             }),
             _ => Err(bad(format!("expected HELLO, got {line:?}"))),
@@ -101,42 +91,25 @@ pub fn send_welcome(
     lease: Lease,
     fds: &[std::os::fd::RawFd],
 ) -> io::Result<()> {
-    let text = format!(
-        "WELCOME transport={} chain={} lease={} fds={}\n",
-        transport,
-        chain.0,
-        lease.0,
-        fds.len()
-    );
+    let text = format!("WELCOME transport={} chain={} lease={} fds={}\n", transport, chain.0, lease.0, fds.len());
     sys::send_with_fds(sock, text.as_bytes(), fds)
 }
 
 pub fn send_refusal(sock: &UnixStream, reason: &str) -> io::Result<()> {
-    sys::send_with_fds(
-        sock,
-        format!("REFUSED {}\n", reason.replace('\n', " ")).as_bytes(),
-        &[],
-    )
+    sys::send_with_fds(sock, format!("REFUSED {}\n", reason.replace('\n', " ")).as_bytes(), &[])
 }
 
 impl Welcome {
     pub fn recv(sock: &UnixStream) -> io::Result<Self> {
         let (line, fds) = read_line(sock)?;
         if let Some(reason) = line.strip_prefix("REFUSED ") {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("control plane refused registration: {reason}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("control plane refused registration: {reason}")));
         }
-        let rest = line
-            .strip_prefix("WELCOME ")
-            .ok_or_else(|| bad(format!("expected WELCOME, got {line:?}")))?;
+        let rest = line.strip_prefix("WELCOME ").ok_or_else(|| bad(format!("expected WELCOME, got {line:?}")))?;
         let (mut transport, mut chain, mut lease, mut count) = (None, None, None, None);
         for kv in rest.split(' ') {
             match kv.split_once('=') {
-                Some(("transport", v)) => {
-                    transport = Some(v.parse::<TransportKind>().map_err(bad)?)
-                }
+                Some(("transport", v)) => transport = Some(v.parse::<TransportKind>().map_err(bad)?),
                 Some(("chain", v)) => chain = v.parse().ok().map(ChainId),
                 Some(("lease", v)) => lease = v.parse().ok().map(Lease),
                 Some(("fds", v)) => count = v.parse::<usize>().ok(),
@@ -145,10 +118,7 @@ impl Welcome {
         }
         let count = count.ok_or_else(|| bad("WELCOME without fds="))?;
         if fds.len() != count {
-            return Err(bad(format!(
-                "WELCOME announced {count} fds, received {}",
-                fds.len()
-            )));
+            return Err(bad(format!("WELCOME announced {count} fds, received {}", fds.len())));
         }
         Ok(Self {
             transport: transport.ok_or_else(|| bad("WELCOME without transport"))?,
@@ -167,31 +137,14 @@ mod tests {
     #[test]
     fn hello_and_welcome_round_trip_with_fds() {
         let (a, b) = UnixStream::pair().unwrap();
-        let hello = Hello {
-            chain: "c".into(),
-            function: 3,
-            pid: 42,
-        };
+        let hello = Hello { chain: "c".into(), function: 3, pid: 42 };
         hello.send(&a).unwrap();
         assert_eq!(Hello::recv(&b).unwrap(), hello);
         let f = crate::sys::memfd("t", 4096, false).unwrap();
-        send_welcome(
-            &b,
-            TransportKind::Eventring,
-            ChainId(2),
-            Lease(9),
-            &[f.as_fd().as_raw_fd(), f.as_raw_fd()],
-        )
-        .unwrap();
+        send_welcome(&b, TransportKind::Eventring, ChainId(2), Lease(9), &[f.as_fd().as_raw_fd(), f.as_raw_fd()]).unwrap();
         let w = Welcome::recv(&a).unwrap();
-        assert_eq!(
-            (w.transport, w.chain, w.lease, w.fds.len()),
-            (TransportKind::Eventring, ChainId(2), Lease(9), 2)
-        );
+        assert_eq!((w.transport, w.chain, w.lease, w.fds.len()), (TransportKind::Eventring, ChainId(2), Lease(9), 2));
         send_refusal(&b, "no such function").unwrap();
-        assert!(Welcome::recv(&a)
-            .unwrap_err()
-            .to_string()
-            .contains("no such function"));
+        assert!(Welcome::recv(&a).unwrap_err().to_string().contains("no such function"));
     }
 }

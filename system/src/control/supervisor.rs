@@ -52,11 +52,7 @@ impl Supervisor {
 
     /// Runs `spec` now and again after every exit until [`Self::stop_all`].
     pub fn supervise(self: &Arc<Self>, spec: SpawnSpec) {
-        self.state
-            .lock()
-            .unwrap()
-            .children
-            .insert(spec.endpoint, ChildInfo::default());
+        self.state.lock().unwrap().children.insert(spec.endpoint, ChildInfo::default());
         let me = self.clone();
         let handle = std::thread::Builder::new()
             .name(format!("supervise-{}", spec.name))
@@ -84,11 +80,7 @@ impl Supervisor {
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!(
-                        "spright: cannot start function {} ({}): {e}",
-                        spec.name,
-                        spec.program.display()
-                    );
+                    eprintln!("spright: cannot start function {} ({}): {e}", spec.name, spec.program.display());
                     if !self.pause(BACKOFF_MAX) {
                         return;
                     }
@@ -118,9 +110,7 @@ impl Supervisor {
             eprintln!(
                 "spright: function {} exited ({}); restarting in {} ms",
                 spec.name,
-                status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|e| e.to_string()),
+                status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                 backoff.as_millis()
             );
             if !self.pause(backoff) {
@@ -133,10 +123,7 @@ impl Supervisor {
     /// Sleeps `d` unless stopping; false when stopping.
     fn pause(&self, d: Duration) -> bool {
         let st = self.state.lock().unwrap();
-        let (st, _) = self
-            .changed
-            .wait_timeout_while(st, d, |s| !s.stopping)
-            .unwrap();
+        let (st, _) = self.changed.wait_timeout_while(st, d, |s| !s.stopping).unwrap();
         !st.stopping
     }
 
@@ -147,12 +134,7 @@ impl Supervisor {
     /// Waits up to `timeout` for `endpoint`'s child to have pid `pid`.
     pub fn wait_for_pid(&self, endpoint: Endpoint, pid: u32, timeout: Duration) -> bool {
         let st = self.state.lock().unwrap();
-        let (st, _) = self
-            .changed
-            .wait_timeout_while(st, timeout, |s| {
-                s.children.get(&endpoint).and_then(|c| c.pid) != Some(pid)
-            })
-            .unwrap();
+        let (st, _) = self.changed.wait_timeout_while(st, timeout, |s| s.children.get(&endpoint).and_then(|c| c.pid) != Some(pid)).unwrap();
         st.children.get(&endpoint).and_then(|c| c.pid) == Some(pid)
     }
 
@@ -162,13 +144,7 @@ impl Supervisor {
 
     /// Current pids of every running child.
     pub fn pids(&self) -> Vec<(Endpoint, u32)> {
-        self.state
-            .lock()
-            .unwrap()
-            .children
-            .iter()
-            .filter_map(|(e, c)| c.pid.map(|p| (*e, p)))
-            .collect()
+        self.state.lock().unwrap().children.iter().filter_map(|(e, c)| c.pid.map(|p| (*e, p))).collect()
     }
 
     /// SIGTERM every child, SIGKILL whoever is left after `grace`, and join.
@@ -184,10 +160,7 @@ impl Supervisor {
         }
         {
             let st = self.state.lock().unwrap();
-            let (_st, timeout) = self
-                .changed
-                .wait_timeout_while(st, grace, |s| s.children.values().any(|c| c.pid.is_some()))
-                .unwrap();
+            let (_st, timeout) = self.changed.wait_timeout_while(st, grace, |s| s.children.values().any(|c| c.pid.is_some())).unwrap();
             if timeout.timed_out() {
                 for c in _st.children.values() {
                     if let Some(pid) = c.pid {

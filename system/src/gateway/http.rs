@@ -44,8 +44,7 @@ type Body = Full<Bytes>;
 fn json_error(status: u16, message: &str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(error_json(message))));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -54,8 +53,7 @@ impl Gateway {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
         let resp = self.dispatch(req).await;
-        self.metrics
-            .record(resp.status().as_u16(), started.elapsed());
+        self.metrics.record(resp.status().as_u16(), started.elapsed());
         resp
     }
 
@@ -65,32 +63,18 @@ impl Gateway {
             return json_error(404, &format!("no route for {path}"));
         };
         let max_body = self.limits.max_body_bytes;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > max_body as u64) {
             return json_error(413, &format!("request body larger than {max_body} bytes"));
         }
         let header_text = |name| {
-            let vals: Vec<&str> = req
-                .headers()
-                .get_all(name)
-                .iter()
-                .filter_map(|v: &HeaderValue| v.to_str().ok())
-                .collect();
+            let vals: Vec<&str> = req.headers().get_all(name).iter().filter_map(|v: &HeaderValue| v.to_str().ok()).collect();
             vals.join("; ")
         };
         let (cookie, content_type) = (header_text(COOKIE), header_text(CONTENT_TYPE));
         let method = Method::parse(req.method().as_str());
         let query = req.uri().query().unwrap_or("").to_string();
-        let body = match tokio::time::timeout(
-            self.limits.client_timeout(),
-            Limited::new(req.into_body(), max_body).collect(),
-        )
-        .await
-        {
+        let body = match tokio::time::timeout(self.limits.client_timeout(), Limited::new(req.into_body(), max_body).collect()).await {
             Err(_) => return json_error(408, "request body not received in time"),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 return json_error(413, &format!("request body larger than {max_body} bytes"));
@@ -101,44 +85,16 @@ impl Gateway {
 
         let chain = &self.chains[route.chain];
         let Some(slot) = chain.pool.alloc(Lease::GATEWAY) else {
-            let mut r = json_error(
-                503,
-                &format!(
-                    "chain {} is at capacity ({} requests in flight)",
-                    chain.name,
-                    chain.pool.slot_count()
-                ),
-            );
-            r.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            let mut r = json_error(503, &format!("chain {} is at capacity ({} requests in flight)", chain.name, chain.pool.slot_count()));
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
             return r;
         };
         let mut inflight = InFlight::new(chain, slot);
-        let request = TxnRequest {
-            method,
-            path: &path,
-            query: &query,
-            cookie: &cookie,
-            content_type: &content_type,
-            body: &body,
-        };
+        let request = TxnRequest { method, path: &path, query: &query, cookie: &cookie, content_type: &content_type, body: &body };
         // SAFETY: freshly allocated, not yet sent: the slot is ours.
-        if let Err(e) = Txn::create(
-            unsafe { chain.pool.payload(slot) },
-            chain.app_bytes,
-            route.route,
-            &route.sequence,
-            &request,
-        ) {
-            let status = if matches!(e, TxnError::TooLarge { .. }) {
-                413
-            } else {
-                500
-            };
-            return json_error(
-                status,
-                &format!("request does not fit the chain's slots: {e}"),
-            );
+        if let Err(e) = Txn::create(unsafe { chain.pool.payload(slot) }, chain.app_bytes, route.route, &route.sequence, &request) {
+            let status = if matches!(e, TxnError::TooLarge { .. }) { 413 } else { 500 };
+            return json_error(status, &format!("request does not fit the chain's slots: {e}"));
         }
         drop(body);
 
@@ -147,22 +103,10 @@ impl Gateway {
         chain.pool.set_holder(slot, first);
         if let Err(e) = chain.tx.send(&Descriptor::new(first, slot.index, slot.gen)) {
             inflight.unpublish();
-            return json_error(
-                502,
-                &format!(
-                    "cannot reach function {} of chain {}: {e}",
-                    first.function, chain.name
-                ),
-            );
+            return json_error(502, &format!("cannot reach function {} of chain {}: {e}", first.function, chain.name));
         }
         match tokio::time::timeout(self.limits.request_timeout(), inflight.outcome()).await {
-            Err(_) => json_error(
-                504,
-                &format!(
-                    "chain {} did not answer within {} ms",
-                    chain.name, self.limits.request_timeout_ms
-                ),
-            ),
+            Err(_) => json_error(504, &format!("chain {} did not answer within {} ms", chain.name, self.limits.request_timeout_ms)),
             Ok(Outcome::Failed(status, msg)) => json_error(status, &msg),
             Ok(Outcome::Completed) => {
                 // SAFETY: the descriptor came back; the slot is ours until
@@ -180,10 +124,7 @@ impl Gateway {
 fn response_from(txn: &Txn<'_>) -> Response<Body> {
     let r = txn.response();
     let Ok(status) = StatusCode::from_u16(r.status) else {
-        return json_error(
-            500,
-            &format!("the chain answered with invalid status {}", r.status),
-        );
+        return json_error(500, &format!("the chain answered with invalid status {}", r.status));
     };
     let mut resp = Response::new(Full::new(Bytes::copy_from_slice(r.body)));
     *resp.status_mut() = status;
@@ -208,11 +149,7 @@ struct Tracked {
 }
 
 impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -223,11 +160,7 @@ impl AsyncRead for Tracked {
 }
 
 impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         self.partial.store(false, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
@@ -251,14 +184,7 @@ content-length: {}
         body.len()
     );
     // Best effort on a socket hyper has given up on; never blocks.
-    unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            resp.as_ptr().cast(),
-            resp.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
-    };
+    unsafe { libc::send(fd.as_raw_fd(), resp.as_ptr().cast(), resp.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
 }
 
 /// Resolves once shutdown is requested (or its sender is gone).
@@ -269,11 +195,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// Serves HTTP on `listener` until `shutdown` turns true, then stops
 /// accepting, lets in-flight requests finish (up to the drain timeout) and
 /// returns.
-pub async fn serve(
-    gateway: Arc<Gateway>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     let open = Arc::new(AtomicUsize::new(0));
     let all_closed = Arc::new(Notify::new());
     loop {
@@ -296,16 +218,8 @@ pub async fn serve(
             continue;
         };
         let partial = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(Tracked {
-            inner: stream,
-            partial: partial.clone(),
-        });
-        let (gw, mut stop, open, all_closed) = (
-            gateway.clone(),
-            shutdown.clone(),
-            open.clone(),
-            all_closed.clone(),
-        );
+        let io = TokioIo::new(Tracked { inner: stream, partial: partial.clone() });
+        let (gw, mut stop, open, all_closed) = (gateway.clone(), shutdown.clone(), open.clone(), all_closed.clone());
         open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let svc = service_fn(|req| {
@@ -347,13 +261,7 @@ pub async fn serve(
             notified.await;
         }
     };
-    if tokio::time::timeout(gateway.limits.drain_timeout(), drained)
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "spright gateway: {} connections still open after the drain timeout",
-            open.load(Ordering::SeqCst)
-        );
+    if tokio::time::timeout(gateway.limits.drain_timeout(), drained).await.is_err() {
+        eprintln!("spright gateway: {} connections still open after the drain timeout", open.load(Ordering::SeqCst));
     }
 }

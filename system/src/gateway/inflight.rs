@@ -48,20 +48,13 @@ pub(super) struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     pub fn new(chain: &'a GatewayChain, slot: SlotRef) -> Self {
-        Self {
-            chain,
-            slot,
-            state: State::Owned,
-        }
+        Self { chain, slot, state: State::Owned }
     }
 
     /// Registers the request as waiting; call before sending its descriptor.
     pub fn publish(&mut self) {
         let (tx, rx) = oneshot::channel();
-        *self.chain.pending(self.slot) = Some(Pending {
-            gen: self.slot.gen,
-            done: tx,
-        });
+        *self.chain.pending(self.slot) = Some(Pending { gen: self.slot.gen, done: tx });
         self.state = State::Waiting(rx);
     }
 
@@ -75,9 +68,7 @@ impl<'a> InFlight<'a> {
         let State::Waiting(rx) = &mut self.state else {
             return Outcome::Failed(500, "request was not published".into());
         };
-        let outcome = rx
-            .await
-            .unwrap_or_else(|_| Outcome::Failed(502, "request lost by the gateway".into()));
+        let outcome = rx.await.unwrap_or_else(|_| Outcome::Failed(502, "request lost by the gateway".into()));
         self.state = State::Received;
         outcome
     }

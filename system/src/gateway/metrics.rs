@@ -51,12 +51,7 @@ impl GatewayMetrics {
 
     /// Non-zero (status, count) pairs.
     pub fn responses(&self) -> Vec<(u16, u64)> {
-        self.by_status
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.get() > 0)
-            .map(|(s, c)| (s as u16, c.get()))
-            .collect()
+        self.by_status.iter().enumerate().filter(|(_, c)| c.get() > 0).map(|(s, c)| (s as u16, c.get())).collect()
     }
 
     pub fn total_responses(&self) -> u64 {

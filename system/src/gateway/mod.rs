@@ -34,28 +34,13 @@ pub struct GatewayChain {
 }
 
 impl GatewayChain {
-    pub fn new(
-        id: ChainId,
-        name: &str,
-        pool: Arc<Pool>,
-        tx: Arc<dyn DescriptorTx>,
-        app_bytes: usize,
-    ) -> Self {
+    pub fn new(id: ChainId, name: &str, pool: Arc<Pool>, tx: Arc<dyn DescriptorTx>, app_bytes: usize) -> Self {
         let pending = (0..pool.slot_count()).map(|_| Mutex::new(None)).collect();
-        Self {
-            id,
-            name: name.to_string(),
-            pool,
-            tx,
-            pending,
-            app_bytes,
-        }
+        Self { id, name: name.to_string(), pool, tx, pending, app_bytes }
     }
 
     fn pending(&self, slot: SlotRef) -> std::sync::MutexGuard<'_, Option<Pending>> {
-        self.pending[slot.index as usize]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.pending[slot.index as usize].lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -71,9 +56,7 @@ pub struct GatewayRoute {
 impl GatewayRoute {
     fn matches(&self, path: &str) -> bool {
         let p = self.prefix.trim_end_matches('/');
-        p.is_empty()
-            || path == p
-            || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
+        p.is_empty() || path == p || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
     }
 }
 
@@ -85,19 +68,10 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(
-        limits: GatewayLimits,
-        chains: Vec<GatewayChain>,
-        mut routes: Vec<GatewayRoute>,
-    ) -> Self {
+    pub fn new(limits: GatewayLimits, chains: Vec<GatewayChain>, mut routes: Vec<GatewayRoute>) -> Self {
         // Longest prefix first.
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.trim_end_matches('/').len()));
-        Self {
-            chains,
-            routes,
-            limits,
-            metrics: GatewayMetrics::default(),
-        }
+        Self { chains, routes, limits, metrics: GatewayMetrics::default() }
     }
 
     pub fn chains(&self) -> &[GatewayChain] {
@@ -170,10 +144,7 @@ impl Gateway {
             let mut entry = c.pending(slot);
             match (state, entry.take_if(|p| p.gen == slot.gen)) {
                 (_, Some(p)) => {
-                    let msg = format!(
-                        "function {} of chain {} died while handling the request",
-                        endpoint.function, c.name
-                    );
+                    let msg = format!("function {} of chain {} died while handling the request", endpoint.function, c.name);
                     if p.done.send(Outcome::Failed(502, msg)).is_err() {
                         let _ = c.pool.free(slot);
                     }
@@ -195,12 +166,7 @@ mod tests {
     use super::*;
 
     fn route(prefix: &str) -> GatewayRoute {
-        GatewayRoute {
-            prefix: prefix.into(),
-            chain: 0,
-            route: 0,
-            sequence: vec![FunctionId(1)],
-        }
+        GatewayRoute { prefix: prefix.into(), chain: 0, route: 0, sequence: vec![FunctionId(1)] }
     }
 
     #[test]

@@ -75,10 +75,7 @@ pub struct PoolCounters {
 
 impl PoolCounters {
     pub fn rejected_total(&self) -> u64 {
-        self.rejected_malformed
-            + self.rejected_out_of_range
-            + self.rejected_stale
-            + self.rejected_wrong_chain
+        self.rejected_malformed + self.rejected_out_of_range + self.rejected_stale + self.rejected_wrong_chain
     }
 }
 

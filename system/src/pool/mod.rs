@@ -109,16 +109,10 @@ impl Pool {
     /// system has some reserved and the mapping succeeds, else normal pages.
     pub fn create(chain: ChainId, geometry: PoolGeometry) -> Result<Self, PoolError> {
         if geometry.slots == 0 || geometry.slots > 1 << 20 {
-            return Err(PoolError::Config(format!(
-                "slots must be 1..=1048576, got {}",
-                geometry.slots
-            )));
+            return Err(PoolError::Config(format!("slots must be 1..=1048576, got {}", geometry.slots)));
         }
         if geometry.slot_payload < 256 {
-            return Err(PoolError::Config(format!(
-                "slot payload must be at least 256 bytes, got {}",
-                geometry.slot_payload
-            )));
+            return Err(PoolError::Config(format!("slot payload must be at least 256 bytes, got {}", geometry.slot_payload)));
         }
         let stride = (SLOT_HEADER_SIZE + geometry.slot_payload as usize).next_multiple_of(64);
         let len = layout::slots_offset() + stride * geometry.slots as usize;
@@ -132,26 +126,10 @@ impl Pool {
                 (fd, map, PageKind::Normal)
             }
         };
-        let pool = Self {
-            map,
-            fd,
-            slots: geometry.slots,
-            slot_stride: stride,
-            chain,
-            pages,
-        };
+        let pool = Self { map, fd, slots: geometry.slots, slot_stride: stride, chain, pages };
         // SAFETY: fresh zeroed mapping of at least header size.
         unsafe {
-            pool.map
-                .as_ptr()
-                .cast::<PoolHeader>()
-                .write(PoolHeader::new(
-                    chain,
-                    geometry.slots,
-                    stride as u32,
-                    pages,
-                    len,
-                ));
+            pool.map.as_ptr().cast::<PoolHeader>().write(PoolHeader::new(chain, geometry.slots, stride as u32, pages, len));
         }
         Ok(pool)
     }
@@ -188,19 +166,8 @@ impl Pool {
         if stride < SLOT_HEADER_SIZE + 256 || !stride.is_multiple_of(64) || need > len {
             return Err(PoolError::BadGeometry(len));
         }
-        let pages = if h.huge_pages != 0 {
-            PageKind::Huge
-        } else {
-            PageKind::Normal
-        };
-        Ok(Self {
-            slots: h.slot_count,
-            slot_stride: stride,
-            chain: ChainId(h.chain),
-            pages,
-            map,
-            fd,
-        })
+        let pages = if h.huge_pages != 0 { PageKind::Huge } else { PageKind::Normal };
+        Ok(Self { slots: h.slot_count, slot_stride: stride, chain: ChainId(h.chain), pages, map, fd })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -236,13 +203,7 @@ impl Pool {
     fn slot_header(&self, index: u32) -> &SlotHeader {
         debug_assert!(index < self.slots);
         // SAFETY: index < slots, so the header lies inside the mapping.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(layout::slots_offset() + index as usize * self.slot_stride)
-                .cast::<SlotHeader>()
-        }
+        unsafe { &*self.map.as_ptr().add(layout::slots_offset() + index as usize * self.slot_stride).cast::<SlotHeader>() }
     }
 
     /// Allocates a free slot for `lease`; `None` when the pool is exhausted.
@@ -261,24 +222,13 @@ impl Pool {
                 continue;
             }
             let next = StateWord::pack(cur.next_gen(), lease.0, SlotState::InUse);
-            if word
-                .compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                self.header()
-                    .alloc_cursor
-                    .store(index + 1, Ordering::Relaxed);
+            if word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                self.header().alloc_cursor.store(index + 1, Ordering::Relaxed);
                 self.slot_header(index).holder.store(0, Ordering::Relaxed);
-                return Some(SlotRef {
-                    index,
-                    gen: next.gen(),
-                });
+                return Some(SlotRef { index, gen: next.gen() });
             }
         }
-        self.header()
-            .counters
-            .exhausted
-            .fetch_add(1, Ordering::Relaxed);
+        self.header().counters.exhausted.fetch_add(1, Ordering::Relaxed);
         None
     }
 
@@ -312,8 +262,7 @@ impl Pool {
             return false;
         }
         let next = StateWord::pack(cur.gen(), cur.lease(), SlotState::Abandoned);
-        word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// State of a slot as it is now.
@@ -353,19 +302,14 @@ impl Pool {
         if state == SlotState::Free || gen != d.gen {
             return Err(Rejection::Stale);
         }
-        Ok(SlotRef {
-            index: d.slot,
-            gen: d.gen,
-        })
+        Ok(SlotRef { index: d.slot, gen: d.gen })
     }
 
     /// Records which endpoint is processing the slot now (set by the sender
     /// before a descriptor leaves), so the control plane knows whose death
     /// affects which request.
     pub fn set_holder(&self, slot: SlotRef, holder: Endpoint) {
-        self.slot_header(slot.index)
-            .holder
-            .store(holder.key(), Ordering::Release);
+        self.slot_header(slot.index).holder.store(holder.key(), Ordering::Release);
     }
 
     pub fn holder(&self, index: u32) -> Endpoint {
@@ -377,8 +321,7 @@ impl Pool {
         (0..self.slots)
             .filter_map(|i| {
                 let (state, gen) = self.state(i);
-                (state != SlotState::Free && self.holder(i) == endpoint)
-                    .then_some((SlotRef { index: i, gen }, state))
+                (state != SlotState::Free && self.holder(i) == endpoint).then_some((SlotRef { index: i, gen }, state))
             })
             .collect()
     }
@@ -388,15 +331,7 @@ impl Pool {
         let mut n = 0;
         for i in 0..self.slots {
             let w = StateWord(self.slot_header(i).state.load(Ordering::Acquire));
-            if w.state() != SlotState::Free
-                && w.lease() == lease.0
-                && self
-                    .free(SlotRef {
-                        index: i,
-                        gen: w.gen(),
-                    })
-                    .is_ok()
-            {
+            if w.state() != SlotState::Free && w.lease() == lease.0 && self.free(SlotRef { index: i, gen: w.gen() }).is_ok() {
                 n += 1;
             }
         }
@@ -405,9 +340,7 @@ impl Pool {
 
     /// Slots not free right now.
     pub fn occupancy(&self) -> u32 {
-        (0..self.slots)
-            .filter(|&i| self.state(i).0 != SlotState::Free)
-            .count() as u32
+        (0..self.slots).filter(|&i| self.state(i).0 != SlotState::Free).count() as u32
     }
 
     /// Rejection and exhaustion counters (shared by every process of the chain).
@@ -423,8 +356,7 @@ impl Pool {
     /// no other process writes the same bytes concurrently.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn payload(&self, slot: SlotRef) -> &mut [u8] {
-        let base =
-            layout::slots_offset() + slot.index as usize * self.slot_stride + SLOT_HEADER_SIZE;
+        let base = layout::slots_offset() + slot.index as usize * self.slot_stride + SLOT_HEADER_SIZE;
         std::slice::from_raw_parts_mut(self.map.as_ptr().add(base), self.slot_payload_size())
     }
 }
@@ -432,8 +364,7 @@ impl Pool {
 #[allow(dead_code)]
 fn _assert_atomics_are_lock_free() {
     // Cross-process atomics must not fall back to a lock.
-    const _: () =
-        assert!(std::mem::size_of::<AtomicU64>() == 8 && std::mem::size_of::<AtomicU32>() == 4);
+    const _: () = assert!(std::mem::size_of::<AtomicU64>() == 8 && std::mem::size_of::<AtomicU32>() == 4);
 }
 
 #[cfg(test)]

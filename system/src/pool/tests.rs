@@ -4,22 +4,13 @@ use super::*;
 use crate::descriptor::FunctionId;
 
 fn pool(slots: u32) -> Pool {
-    Pool::create(
-        ChainId(1),
-        PoolGeometry {
-            slots,
-            slot_payload: 1024,
-        },
-    )
-    .unwrap()
+    Pool::create(ChainId(1), PoolGeometry { slots, slot_payload: 1024 }).unwrap()
 }
 
 #[test]
 fn alloc_until_exhausted_then_recovers() {
     let p = pool(8);
-    let got: Vec<_> = (0..8)
-        .map(|_| p.alloc(Lease::GATEWAY).expect("slot"))
-        .collect();
+    let got: Vec<_> = (0..8).map(|_| p.alloc(Lease::GATEWAY).expect("slot")).collect();
     assert!(p.alloc(Lease::GATEWAY).is_none());
     assert_eq!(p.counters().exhausted, 1);
     assert_eq!(p.occupancy(), 8);
@@ -50,38 +41,17 @@ fn descriptors_are_validated_and_refusals_counted() {
     let s = p.alloc(Lease::GATEWAY).unwrap();
     let me = Endpoint::new(ChainId(1), FunctionId(1));
     assert_eq!(p.validate(&Descriptor::new(me, s.index, s.gen)), Ok(s));
-    assert_eq!(
-        p.validate(&Descriptor::new(me, 99, s.gen)),
-        Err(Rejection::OutOfRange)
-    );
-    assert_eq!(
-        p.validate(&Descriptor::new(me, s.index, s.gen + 1)),
-        Err(Rejection::Stale)
-    );
+    assert_eq!(p.validate(&Descriptor::new(me, 99, s.gen)), Err(Rejection::OutOfRange));
+    assert_eq!(p.validate(&Descriptor::new(me, s.index, s.gen + 1)), Err(Rejection::Stale));
     let other_chain = Endpoint::new(ChainId(2), FunctionId(1));
-    assert_eq!(
-        p.validate(&Descriptor::new(other_chain, s.index, s.gen)),
-        Err(Rejection::WrongChain)
-    );
+    assert_eq!(p.validate(&Descriptor::new(other_chain, s.index, s.gen)), Err(Rejection::WrongChain));
     let mut bad = Descriptor::new(me, s.index, s.gen);
     bad.magic = 0xdead;
     assert_eq!(p.validate(&bad), Err(Rejection::Malformed));
     p.free(s).unwrap();
-    assert_eq!(
-        p.validate(&Descriptor::new(me, s.index, s.gen)),
-        Err(Rejection::Stale),
-        "freed slot"
-    );
+    assert_eq!(p.validate(&Descriptor::new(me, s.index, s.gen)), Err(Rejection::Stale), "freed slot");
     let c = p.counters();
-    assert_eq!(
-        (
-            c.rejected_out_of_range,
-            c.rejected_stale,
-            c.rejected_wrong_chain,
-            c.rejected_malformed
-        ),
-        (1, 2, 1, 1)
-    );
+    assert_eq!((c.rejected_out_of_range, c.rejected_stale, c.rejected_wrong_chain, c.rejected_malformed), (1, 2, 1, 1));
 }
 
 #[test]
@@ -94,14 +64,7 @@ fn abandoned_slots_stay_out_until_freed() {
     assert!(p.alloc(Lease::GATEWAY).is_none());
     // A late descriptor for an abandoned slot still validates, so its
     // return can free it.
-    assert_eq!(
-        p.validate(&Descriptor::new(
-            Endpoint::gateway(ChainId(1)),
-            s.index,
-            s.gen
-        )),
-        Ok(s)
-    );
+    assert_eq!(p.validate(&Descriptor::new(Endpoint::gateway(ChainId(1)), s.index, s.gen)), Ok(s));
     assert_eq!(p.held_by(f), vec![(s, SlotState::Abandoned)]);
     p.free(s).unwrap();
     assert!(p.alloc(Lease::GATEWAY).is_some());
@@ -112,10 +75,7 @@ fn reopened_pool_shares_memory_and_checks_header() {
     let p = pool(4);
     let dup = p.fd().try_clone_to_owned().unwrap();
     let q = Pool::open(dup).unwrap();
-    assert_eq!(
-        (q.slot_count(), q.slot_payload_size(), q.chain()),
-        (4, p.slot_payload_size(), ChainId(1))
-    );
+    assert_eq!((q.slot_count(), q.slot_payload_size(), q.chain()), (4, p.slot_payload_size(), ChainId(1)));
     let s = p.alloc(Lease::GATEWAY).unwrap();
     unsafe { p.payload(s)[..5].copy_from_slice(b"hello") };
     assert_eq!(unsafe { &q.payload(s)[..5] }, b"hello");
@@ -168,11 +128,7 @@ fn multi_process_churn_never_double_allocates() {
         let mut status = 0;
         unsafe { libc::waitpid(pid, &mut status, 0) };
         assert!(libc::WIFEXITED(status), "child crashed");
-        assert_eq!(
-            libc::WEXITSTATUS(status),
-            0,
-            "child saw a double allocation (3) or bad free (4)"
-        );
+        assert_eq!(libc::WEXITSTATUS(status), 0, "child saw a double allocation (3) or bad free (4)");
     }
     assert_eq!(p.occupancy(), 0, "slots leaked");
 }

@@ -36,10 +36,7 @@ pub enum SdkError {
     #[error("handler {name:?} is not in this binary (it has: {available})")]
     UnknownHandler { name: String, available: String },
     #[error("registration with the control plane at {path}: {source}")]
-    Registration {
-        path: String,
-        source: std::io::Error,
-    },
+    Registration { path: String, source: std::io::Error },
     #[error("the control plane sent {0} fds, fewer than the transport needs")]
     MissingFds(usize),
     #[error(transparent)]
@@ -74,28 +71,16 @@ impl Worker {
                     Ok(Action::Next) => txn.advance().unwrap_or(FunctionId::GATEWAY),
                     Ok(Action::Call(f)) if self.chain_functions.contains(&f.0) => f,
                     Ok(Action::Call(f)) => {
-                        txn.set_error(
-                            500,
-                            &format!(
-                                "function {} called function {}, which its chain does not define",
-                                self.name, f
-                            ),
-                        );
+                        txn.set_error(500, &format!("function {} called function {}, which its chain does not define", self.name, f));
                         FunctionId::GATEWAY
                     }
                     Err(_) => {
-                        txn.set_error(
-                            500,
-                            &format!("function {} failed on this request", self.name),
-                        );
+                        txn.set_error(500, &format!("function {} failed on this request", self.name));
                         FunctionId::GATEWAY
                     }
                 };
                 if next == FunctionId::GATEWAY && txn.header().status == 0 {
-                    txn.set_error(
-                        500,
-                        &format!("function {} replied without a response", self.name),
-                    );
+                    txn.set_error(500, &format!("function {} replied without a response", self.name));
                 }
                 next
             }
@@ -110,10 +95,7 @@ impl Worker {
             let gw = Endpoint::gateway(self.me.chain);
             self.pool.set_holder(slot, gw);
             if let Ok(mut txn) = Txn::open(unsafe { self.pool.payload(slot) }) {
-                txn.set_error(
-                    502,
-                    &format!("function {} could not reach function {}", self.name, next),
-                );
+                txn.set_error(502, &format!("function {} could not reach function {}", self.name, next));
             }
             let _ = self.tx.send(&Descriptor::new(gw, slot.index, slot.gen));
         }
@@ -123,35 +105,18 @@ impl Worker {
 /// Runs a function process until the control plane goes away.
 pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), SdkError> {
     let file = ChainFile::load(&args.chain_file)?;
-    let (_, chain) = file
-        .chain_by_name(&args.chain)
-        .ok_or_else(|| SdkError::UnknownChain(args.chain.clone()))?;
-    let spec =
-        chain
-            .function(FunctionId(args.function))
-            .ok_or_else(|| SdkError::UnknownFunction {
-                chain: args.chain.clone(),
-                function: args.function,
-            })?;
-    let handler = registry
-        .get(&spec.handler)
-        .ok_or_else(|| SdkError::UnknownHandler {
-            name: spec.handler.clone(),
-            available: registry.names().collect::<Vec<_>>().join(", "),
-        })?;
+    let (_, chain) = file.chain_by_name(&args.chain).ok_or_else(|| SdkError::UnknownChain(args.chain.clone()))?;
+    let spec = chain
+        .function(FunctionId(args.function))
+        .ok_or_else(|| SdkError::UnknownFunction { chain: args.chain.clone(), function: args.function })?;
+    let handler = registry.get(&spec.handler).ok_or_else(|| SdkError::UnknownHandler {
+        name: spec.handler.clone(),
+        available: registry.names().collect::<Vec<_>>().join(", "),
+    })?;
 
-    let reg_err = |source| SdkError::Registration {
-        path: args.control.clone(),
-        source,
-    };
+    let reg_err = |source| SdkError::Registration { path: args.control.clone(), source };
     let control = crate::sys::unix_connect(&args.control).map_err(reg_err)?;
-    Hello {
-        chain: args.chain.clone(),
-        function: args.function,
-        pid: std::process::id(),
-    }
-    .send(&control)
-    .map_err(reg_err)?;
+    Hello { chain: args.chain.clone(), function: args.function, pid: std::process::id() }.send(&control).map_err(reg_err)?;
     let welcome = Welcome::recv(&control).map_err(reg_err)?;
     let me = Endpoint::new(welcome.chain, FunctionId(args.function));
     let nfds = welcome.fds.len();
@@ -160,11 +125,9 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
     let pool = Pool::open(next_fd()?)?;
     let Link { tx, mut rx, closer } = match welcome.transport {
         TransportKind::Skmsg => skmsg::link(next_fd()?).map_err(TransportError::from)?,
-        TransportKind::Ring => ring::polling_link(
-            Arc::new(RingSegment::open(next_fd()?).map_err(TransportError::from)?),
-            me,
-        )
-        .map_err(TransportError::from)?,
+        TransportKind::Ring => {
+            ring::polling_link(Arc::new(RingSegment::open(next_fd()?).map_err(TransportError::from)?), me).map_err(TransportError::from)?
+        }
         TransportKind::Eventring => {
             let seg = Arc::new(RingSegment::open(next_fd()?).map_err(TransportError::from)?);
             let bells = Doorbells::from_fds(fds.by_ref().collect());

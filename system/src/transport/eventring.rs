@@ -27,10 +27,7 @@ pub struct Doorbells(Vec<OwnedFd>);
 
 impl Doorbells {
     pub fn create(count: u32) -> io::Result<Self> {
-        (0..count)
-            .map(|_| sys::eventfd())
-            .collect::<io::Result<Vec<_>>>()
-            .map(Self)
+        (0..count).map(|_| sys::eventfd()).collect::<io::Result<Vec<_>>>().map(Self)
     }
 
     pub fn from_fds(fds: Vec<OwnedFd>) -> Self {
@@ -67,21 +64,11 @@ struct Close {
 pub fn link(seg: Arc<RingSegment>, bells: Arc<Doorbells>, me: Endpoint) -> io::Result<Link> {
     let ring = ring_index(&seg, me)?;
     if bells.0.len() != seg.rings() as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "one doorbell per ring expected",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "one doorbell per ring expected"));
     }
     Ok(Link {
-        tx: Arc::new(Tx {
-            seg: seg.clone(),
-            bells: bells.clone(),
-        }),
-        rx: Box::new(Rx {
-            seg: seg.clone(),
-            bells: bells.clone(),
-            ring,
-        }),
+        tx: Arc::new(Tx { seg: seg.clone(), bells: bells.clone() }),
+        rx: Box::new(Rx { seg: seg.clone(), bells: bells.clone(), ring }),
         closer: Arc::new(Close { seg, bells, ring }),
     })
 }

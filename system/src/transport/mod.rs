@@ -71,9 +71,7 @@ impl FromStr for TransportKind {
             "skmsg" | "s-spright" => Ok(Self::Skmsg),
             "ring" | "d-spright" => Ok(Self::Ring),
             "eventring" | "e-spright" => Ok(Self::Eventring),
-            _ => Err(format!(
-                "unknown transport {s:?} (expected skmsg, ring or eventring)"
-            )),
+            _ => Err(format!("unknown transport {s:?} (expected skmsg, ring or eventring)")),
         }
     }
 }

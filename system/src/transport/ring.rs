@@ -78,28 +78,13 @@ impl RingSegment {
     pub fn create(chain: ChainId, rings: u32, min_capacity: u32) -> io::Result<Self> {
         let capacity = min_capacity.max(2).next_power_of_two();
         let len = Self::len_for(rings, capacity);
-        let fd = sys::memfd(
-            &format!("spright-{}-rings-chain{}", std::process::id(), chain.0),
-            len,
-            false,
-        )?;
+        let fd = sys::memfd(&format!("spright-{}-rings-chain{}", std::process::id(), chain.0), len, false)?;
         let map = SharedMapping::map(fd.as_raw_fd(), len)?;
         // SAFETY: fresh zeroed mapping large enough for header and rings.
         unsafe {
-            map.as_ptr().cast::<SegmentHeader>().write(SegmentHeader {
-                magic: SEGMENT_MAGIC,
-                chain: chain.0 as u32,
-                rings,
-                capacity,
-            })
+            map.as_ptr().cast::<SegmentHeader>().write(SegmentHeader { magic: SEGMENT_MAGIC, chain: chain.0 as u32, rings, capacity })
         };
-        let seg = Self {
-            map,
-            fd,
-            chain,
-            rings,
-            capacity,
-        };
+        let seg = Self { map, fd, chain, rings, capacity };
         for r in 0..rings {
             for i in 0..capacity {
                 seg.cell(r, i as u64).seq.store(i as u64, Ordering::Relaxed);
@@ -117,19 +102,10 @@ impl RingSegment {
         }
         let map = SharedMapping::map(fd.as_raw_fd(), len)?;
         let h = unsafe { &*map.as_ptr().cast::<SegmentHeader>() };
-        if h.magic != SEGMENT_MAGIC
-            || !h.capacity.is_power_of_two()
-            || Self::len_for(h.rings, h.capacity) > len
-        {
+        if h.magic != SEGMENT_MAGIC || !h.capacity.is_power_of_two() || Self::len_for(h.rings, h.capacity) > len {
             return Err(bad("not a SPRIGHT ring segment"));
         }
-        Ok(Self {
-            chain: ChainId(h.chain as u16),
-            rings: h.rings,
-            capacity: h.capacity,
-            map,
-            fd,
-        })
+        Ok(Self { chain: ChainId(h.chain as u16), rings: h.rings, capacity: h.capacity, map, fd })
     }
 
     fn len_for(rings: u32, capacity: u32) -> usize {
@@ -158,37 +134,22 @@ impl RingSegment {
 
     fn header(&self, ring: u32) -> &RingHeader {
         // SAFETY: ring < rings (checked by callers), inside the mapping.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(self.ring_base(ring))
-                .cast::<RingHeader>()
-        }
+        unsafe { &*self.map.as_ptr().add(self.ring_base(ring)).cast::<RingHeader>() }
     }
 
     fn cell(&self, ring: u32, pos: u64) -> &Cell {
         let i = (pos & (self.capacity as u64 - 1)) as usize;
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(self.ring_base(ring) + RING_HEADER + i * CELL)
-                .cast::<Cell>()
-        }
+        unsafe { &*self.map.as_ptr().add(self.ring_base(ring) + RING_HEADER + i * CELL).cast::<Cell>() }
     }
 
     /// Ring index of a destination, if it is in this chain.
     fn ring_of(&self, dst: Endpoint) -> Option<u32> {
-        (dst.chain == self.chain && (dst.function.0 as u32) < self.rings)
-            .then_some(dst.function.0 as u32)
+        (dst.chain == self.chain && (dst.function.0 as u32) < self.rings).then_some(dst.function.0 as u32)
     }
 
     /// Enqueues `d` on its destination's ring.
     pub fn push(&self, d: &Descriptor) -> Result<u32, TransportError> {
-        let ring = self
-            .ring_of(d.destination())
-            .ok_or(TransportError::NoSuchDestination(d.dst))?;
+        let ring = self.ring_of(d.destination()).ok_or(TransportError::NoSuchDestination(d.dst))?;
         let h = self.header(ring);
         let mut pos = h.enqueue.load(Ordering::Relaxed);
         loop {
@@ -196,20 +157,10 @@ impl RingSegment {
             let seq = cell.seq.load(Ordering::Acquire);
             let diff = seq as i64 - pos as i64;
             if diff == 0 {
-                match h.enqueue.compare_exchange_weak(
-                    pos,
-                    pos + 1,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
+                match h.enqueue.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed) {
                     Ok(_) => {
                         // SAFETY: the CAS gave us this cell until we publish it.
-                        unsafe {
-                            std::ptr::write_volatile(
-                                cell.desc.as_ptr() as *mut [u8; 16],
-                                d.as_bytes().try_into().unwrap(),
-                            )
-                        };
+                        unsafe { std::ptr::write_volatile(cell.desc.as_ptr() as *mut [u8; 16], d.as_bytes().try_into().unwrap()) };
                         cell.seq.store(pos + 1, Ordering::Release);
                         return Ok(ring);
                     }
@@ -233,14 +184,12 @@ impl RingSegment {
             if cell.seq.load(Ordering::Acquire) != pos + 1 {
                 break;
             }
-            let bytes: [u8; 16] =
-                unsafe { std::ptr::read_volatile(cell.desc.as_ptr() as *const [u8; 16]) };
+            let bytes: [u8; 16] = unsafe { std::ptr::read_volatile(cell.desc.as_ptr() as *const [u8; 16]) };
             out.push(Descriptor::read_from_bytes(&bytes).expect("16 bytes"));
             // Move the position before releasing the cell, so a consumer that
             // dies between the two leaves a state `repair_consumer` can fix.
             h.dequeue.store(pos + 1, Ordering::Relaxed);
-            cell.seq
-                .store(pos + self.capacity as u64, Ordering::Release);
+            cell.seq.store(pos + self.capacity as u64, Ordering::Release);
             pos += 1;
             n += 1;
         }
@@ -257,8 +206,7 @@ impl RingSegment {
         }
         let prev = self.cell(ring, pos - 1);
         if prev.seq.load(Ordering::Acquire) == pos {
-            prev.seq
-                .store(pos - 1 + self.capacity as u64, Ordering::Release);
+            prev.seq.store(pos - 1 + self.capacity as u64, Ordering::Release);
         }
     }
 
@@ -272,9 +220,7 @@ impl RingSegment {
     }
 
     pub(crate) fn set_sleeping(&self, ring: u32, on: bool) {
-        self.ring_header(ring)
-            .sleeping
-            .store(on as u32, Ordering::SeqCst);
+        self.ring_header(ring).sleeping.store(on as u32, Ordering::SeqCst);
     }
 
     /// True when the consumer of `ring` announced it is going to sleep.
@@ -286,9 +232,7 @@ impl RingSegment {
     }
 
     pub(crate) fn note_wakeup(&self, ring: u32) {
-        self.ring_header(ring)
-            .wakeups
-            .fetch_add(1, Ordering::Relaxed);
+        self.ring_header(ring).wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn close(&self, ring: u32) {
@@ -319,17 +263,8 @@ struct Close {
 
 /// The busy-polling link of endpoint `me` (D-SPRIGHT).
 pub fn polling_link(seg: Arc<RingSegment>, me: Endpoint) -> io::Result<Link> {
-    let ring = seg
-        .ring_of(me)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))?;
-    Ok(Link {
-        tx: Arc::new(Tx(seg.clone())),
-        rx: Box::new(PollRx {
-            seg: seg.clone(),
-            ring,
-        }),
-        closer: Arc::new(Close { seg, ring }),
-    })
+    let ring = seg.ring_of(me).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))?;
+    Ok(Link { tx: Arc::new(Tx(seg.clone())), rx: Box::new(PollRx { seg: seg.clone(), ring }), closer: Arc::new(Close { seg, ring }) })
 }
 
 impl DescriptorTx for Tx {
@@ -366,8 +301,7 @@ impl Closer for Close {
 }
 
 pub(crate) fn ring_index(seg: &RingSegment, me: Endpoint) -> io::Result<u32> {
-    seg.ring_of(me)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))
+    seg.ring_of(me).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))
 }
 
 #[cfg(test)]
@@ -385,27 +319,15 @@ mod tests {
         for i in 0..4 {
             seg.push(&Descriptor::new(ep(2), i, 1)).unwrap();
         }
-        assert!(matches!(
-            seg.push(&Descriptor::new(ep(2), 9, 1)),
-            Err(TransportError::Full(_))
-        ));
+        assert!(matches!(seg.push(&Descriptor::new(ep(2), 9, 1)), Err(TransportError::Full(_))));
         let mut out = Vec::new();
         assert_eq!(seg.pop_all(1, &mut out), 0, "other rings untouched");
         assert_eq!(seg.pop_all(2, &mut out), 4);
-        assert_eq!(
-            out.iter().map(|d| d.slot).collect::<Vec<_>>(),
-            vec![0, 1, 2, 3]
-        );
+        assert_eq!(out.iter().map(|d| d.slot).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         seg.push(&Descriptor::new(ep(2), 5, 1)).unwrap();
-        assert!(matches!(
-            seg.push(&Descriptor::new(ep(7), 0, 1)),
-            Err(TransportError::NoSuchDestination(_))
-        ));
+        assert!(matches!(seg.push(&Descriptor::new(ep(7), 0, 1)), Err(TransportError::NoSuchDestination(_))));
         let other_chain = Endpoint::new(ChainId(2), FunctionId(1));
-        assert!(
-            seg.push(&Descriptor::new(other_chain, 0, 1)).is_err(),
-            "rings never cross chains"
-        );
+        assert!(seg.push(&Descriptor::new(other_chain, 0, 1)).is_err(), "rings never cross chains");
     }
 
     #[test]
@@ -443,12 +365,7 @@ mod tests {
     fn shared_across_a_reopened_mapping() {
         let a = RingSegment::create(ChainId(3), 2, 8).unwrap();
         let b = RingSegment::open(a.fd().try_clone_to_owned().unwrap()).unwrap();
-        a.push(&Descriptor::new(
-            Endpoint::new(ChainId(3), FunctionId(1)),
-            4,
-            2,
-        ))
-        .unwrap();
+        a.push(&Descriptor::new(Endpoint::new(ChainId(3), FunctionId(1)), 4, 2)).unwrap();
         let mut out = Vec::new();
         assert_eq!(b.pop_all(1, &mut out), 1);
         assert_eq!((out[0].slot, out[0].gen), (4, 2));

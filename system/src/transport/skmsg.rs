@@ -35,17 +35,10 @@ struct Close(Arc<Shared>);
 pub fn link(sock: OwnedFd) -> io::Result<Link> {
     let sock = TcpStream::from(sock);
     sock.set_nodelay(true)?;
-    let shared = Arc::new(Shared {
-        sock,
-        closed: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared { sock, closed: AtomicBool::new(false) });
     Ok(Link {
         tx: Arc::new(Tx(shared.clone())),
-        rx: Box::new(Rx {
-            shared: shared.clone(),
-            buf: Box::new([0; 64 * DESCRIPTOR_SIZE]),
-            decoder: FrameDecoder::default(),
-        }),
+        rx: Box::new(Rx { shared: shared.clone(), buf: Box::new([0; 64 * DESCRIPTOR_SIZE]), decoder: FrameDecoder::default() }),
         closer: Arc::new(Close(shared)),
     })
 }
@@ -55,14 +48,7 @@ impl DescriptorTx for Tx {
         let bytes = d.as_bytes();
         loop {
             // SAFETY: plain send of a 16-byte buffer on a socket we own.
-            let n = unsafe {
-                libc::send(
-                    self.0.sock.as_raw_fd(),
-                    bytes.as_ptr().cast(),
-                    bytes.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
+            let n = unsafe { libc::send(self.0.sock.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
             if n == bytes.len() as isize {
                 return Ok(());
             }
@@ -86,14 +72,7 @@ impl DescriptorRx for Rx {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(TransportError::Closed);
             }
-            let n = unsafe {
-                libc::recv(
-                    self.shared.sock.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
+            let n = unsafe { libc::recv(self.shared.sock.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len(), 0) };
             if n == 0 {
                 return Err(TransportError::Closed);
             }
@@ -102,9 +81,7 @@ impl DescriptorRx for Rx {
                 match err.kind() {
                     io::ErrorKind::Interrupted => continue,
                     // tcp_bpf answers EAGAIN to a reader woken by shutdown.
-                    io::ErrorKind::WouldBlock if self.shared.closed.load(Ordering::Acquire) => {
-                        return Err(TransportError::Closed)
-                    }
+                    io::ErrorKind::WouldBlock if self.shared.closed.load(Ordering::Acquire) => return Err(TransportError::Closed),
                     io::ErrorKind::WouldBlock => continue,
                     _ => return Err(err.into()),
                 }

@@ -23,11 +23,7 @@ pub struct TempChain(pub PathBuf);
 
 impl TempChain {
     pub fn new(yaml: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "spright-test-{}-{}.yaml",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let p = std::env::temp_dir().join(format!("spright-test-{}-{}.yaml", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
         std::fs::write(&p, yaml).unwrap();
         Self(p)
     }
@@ -64,23 +60,11 @@ impl Spright {
         Self::start_with(bin, &path, transport, Some(tc))
     }
 
-    fn start_with(
-        bin: &std::path::Path,
-        chain: &std::path::Path,
-        transport: &str,
-        temp: Option<TempChain>,
-    ) -> Self {
+    fn start_with(bin: &std::path::Path, chain: &std::path::Path, transport: &str, temp: Option<TempChain>) -> Self {
         let mut child = Command::new(bin)
             .args(["run", "--chain"])
             .arg(chain)
-            .args([
-                "--transport",
-                transport,
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-            ])
+            .args(["--transport", transport, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -89,10 +73,7 @@ impl Spright {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).expect("read ready line");
-        assert!(
-            line.starts_with("ready http://"),
-            "spright did not become ready (transport {transport}): {line:?}"
-        );
+        assert!(line.starts_with("ready http://"), "spright did not become ready (transport {transport}): {line:?}");
         // Keep draining stdout so the child never blocks on it.
         std::thread::spawn(move || {
             let mut sink = Vec::new();
@@ -107,20 +88,8 @@ impl Spright {
         };
         let addr = field("http://");
         let admin = field("admin=http://");
-        let control = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("control="))
-            .unwrap_or_default()
-            .to_string();
-        Self {
-            child: Some(child),
-            addr,
-            admin,
-            pid,
-            control,
-            ready_line: line.trim().to_string(),
-            _chain: temp,
-        }
+        let control = line.split_whitespace().find_map(|w| w.strip_prefix("control=")).unwrap_or_default().to_string();
+        Self { child: Some(child), addr, admin, pid, control, ready_line: line.trim().to_string(), _chain: temp }
     }
 
     pub fn metrics_text(&self) -> String {
@@ -128,9 +97,7 @@ impl Spright {
         write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default()
+        text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
     }
 
     /// Metrics as `name{labels}` -> value.
@@ -138,10 +105,7 @@ impl Spright {
         self.metrics_text()
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                l.rsplit_once(' ')
-                    .and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-            })
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?))))
             .collect()
     }
 
@@ -149,9 +113,7 @@ impl Spright {
     pub fn metric(&self, name: &str, needles: &[&str]) -> f64 {
         self.metrics()
             .iter()
-            .filter(|(k, _)| {
-                k.split('{').next() == Some(name) && needles.iter().all(|n| k.contains(n))
-            })
+            .filter(|(k, _)| k.split('{').next() == Some(name) && needles.iter().all(|n| k.contains(n)))
             .map(|(_, v)| v)
             .sum()
     }
@@ -173,10 +135,7 @@ impl Spright {
     }
 
     pub fn function_pid(&self, function: &str) -> u32 {
-        self.metric(
-            "spright_function_pid",
-            &[&format!("function=\"{function}\"")],
-        ) as u32
+        self.metric("spright_function_pid", &[&format!("function=\"{function}\"")]) as u32
     }
 
     /// SIGTERM and wait (graceful shutdown).
@@ -223,10 +182,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -244,9 +200,7 @@ impl Http {
         let s = TcpStream::connect(addr).expect("connect to gateway");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.set_nodelay(true).unwrap();
-        Self {
-            stream: BufReader::new(s),
-        }
+        Self { stream: BufReader::new(s) }
     }
 
     pub fn raw(&mut self) -> &TcpStream {
@@ -261,17 +215,8 @@ impl Http {
         self.request_with(method, path, &[], body)
     }
 
-    pub fn request_with(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> HttpResponse {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n",
-            body.len()
-        );
+    pub fn request_with(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n", body.len());
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -300,18 +245,11 @@ impl Http {
             let (k, v) = l.split_once(':')?;
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
+        let len: usize =
+            headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
         let mut body = vec![0; len];
         self.stream.read_exact(&mut body).ok()?;
-        Some(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        Some(HttpResponse { status, headers, body })
     }
 }
 
@@ -340,11 +278,7 @@ pub fn process_tree(root: u32) -> Vec<u32> {
             continue;
         };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-            {
+            if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
                 parents.push((pid, ppid));
             }
         }

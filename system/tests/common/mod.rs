@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use testkit::{
-    example_chain, process_tree, tree_cpu_seconds, Http, HttpResponse, TempChain, TRANSPORTS,
-};
+pub use testkit::{example_chain, process_tree, tree_cpu_seconds, Http, HttpResponse, TempChain, TRANSPORTS};
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spright"))

@@ -12,52 +12,16 @@ pub struct Ad {
 
 /// (category, ads) - six categories.
 const ADS: &[(&str, &[Ad])] = &[
-    (
-        "clothing",
-        &[Ad {
-            redirect_url: "/product/66VCHSJNUP",
-            text: "Tank top for sale. 20% off.",
-        }],
-    ),
-    (
-        "accessories",
-        &[Ad {
-            redirect_url: "/product/1YMWWN1N4O",
-            text: "Watch for sale. Buy one, get second kit for free",
-        }],
-    ),
-    (
-        "footwear",
-        &[Ad {
-            redirect_url: "/product/L9ECAV7KIM",
-            text: "Loafers for sale. Buy one, get second one for free",
-        }],
-    ),
-    (
-        "hair",
-        &[Ad {
-            redirect_url: "/product/2ZYFJ3GM2N",
-            text: "Hairdryer for sale. 50% off.",
-        }],
-    ),
-    (
-        "decor",
-        &[Ad {
-            redirect_url: "/product/0PUK6V6EV0",
-            text: "Candle holder for sale. 30% off.",
-        }],
-    ),
+    ("clothing", &[Ad { redirect_url: "/product/66VCHSJNUP", text: "Tank top for sale. 20% off." }]),
+    ("accessories", &[Ad { redirect_url: "/product/1YMWWN1N4O", text: "Watch for sale. Buy one, get second kit for free" }]),
+    ("footwear", &[Ad { redirect_url: "/product/L9ECAV7KIM", text: "Loafers for sale. Buy one, get second one for free" }]),
+    ("hair", &[Ad { redirect_url: "/product/2ZYFJ3GM2N", text: "Hairdryer for sale. 50% off." }]),
+    ("decor", &[Ad { redirect_url: "/product/0PUK6V6EV0", text: "Candle holder for sale. 30% off." }]),
     (
         "kitchen",
         &[
-            Ad {
-                redirect_url: "/product/9SIQT8TOJO",
-                text: "Bamboo glass jar for sale. 10% off.",
-            },
-            Ad {
-                redirect_url: "/product/6E92ZMYYFZ",
-                text: "Mug for sale. Buy two, get the third one for free",
-            },
+            Ad { redirect_url: "/product/9SIQT8TOJO", text: "Bamboo glass jar for sale. 10% off." },
+            Ad { redirect_url: "/product/6E92ZMYYFZ", text: "Mug for sale. Buy two, get the third one for free" },
         ],
     ),
 ];
@@ -65,11 +29,7 @@ const ADS: &[(&str, &[Ad])] = &[
 /// Ads for the context's categories; with none matching, one ad picked by a
 /// hash of `seed` (Google's service picks at random).
 pub fn get_ads(context: &[&str], seed: &str) -> Vec<Ad> {
-    let matched: Vec<Ad> = ADS
-        .iter()
-        .filter(|(c, _)| context.contains(c))
-        .flat_map(|(_, ads)| ads.iter().cloned())
-        .collect();
+    let matched: Vec<Ad> = ADS.iter().filter(|(c, _)| context.contains(c)).flat_map(|(_, ads)| ads.iter().cloned()).collect();
     if !matched.is_empty() {
         return matched;
     }

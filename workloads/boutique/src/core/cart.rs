@@ -35,12 +35,7 @@ impl CartStore {
 
     /// Adds `quantity` of a product to the user's cart, merging with an
     /// existing line (lines keep their first-added order).
-    pub fn add_item(
-        &self,
-        user_id: &str,
-        product_id: &str,
-        quantity: u32,
-    ) -> Result<(), CartError> {
+    pub fn add_item(&self, user_id: &str, product_id: &str, quantity: u32) -> Result<(), CartError> {
         if quantity == 0 || quantity > MAX_QUANTITY {
             return Err(CartError::QuantityOutOfRange);
         }
@@ -56,27 +51,16 @@ impl CartStore {
         if cart.len() >= MAX_CART_LINES {
             return Err(CartError::TooManyLines);
         }
-        cart.push(CartItem {
-            product_id: product_id.to_string(),
-            quantity,
-        });
+        cart.push(CartItem { product_id: product_id.to_string(), quantity });
         Ok(())
     }
 
     pub fn get_cart(&self, user_id: &str) -> Vec<CartItem> {
-        self.carts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(user_id)
-            .cloned()
-            .unwrap_or_default()
+        self.carts.lock().unwrap_or_else(|p| p.into_inner()).get(user_id).cloned().unwrap_or_default()
     }
 
     pub fn empty_cart(&self, user_id: &str) {
-        self.carts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(user_id);
+        self.carts.lock().unwrap_or_else(|p| p.into_inner()).remove(user_id);
     }
 }
 
@@ -93,25 +77,13 @@ mod tests {
         s.add_item("u", "A", 3).unwrap();
         assert_eq!(
             s.get_cart("u"),
-            vec![
-                CartItem {
-                    product_id: "A".into(),
-                    quantity: 4
-                },
-                CartItem {
-                    product_id: "B".into(),
-                    quantity: 2
-                }
-            ]
+            vec![CartItem { product_id: "A".into(), quantity: 4 }, CartItem { product_id: "B".into(), quantity: 2 }]
         );
         assert!(s.get_cart("other").is_empty());
         s.empty_cart("u");
         assert!(s.get_cart("u").is_empty());
         assert_eq!(s.add_item("u", "A", 0), Err(CartError::QuantityOutOfRange));
-        assert_eq!(
-            s.add_item("u", "A", MAX_QUANTITY + 1),
-            Err(CartError::QuantityOutOfRange)
-        );
+        assert_eq!(s.add_item("u", "A", MAX_QUANTITY + 1), Err(CartError::QuantityOutOfRange));
     }
 
     #[test]

@@ -15,11 +15,7 @@ pub struct Product {
 }
 
 const fn usd(units: i64, nanos: i32) -> Money {
-    Money {
-        currency_code: Currency::USD,
-        units,
-        nanos,
-    }
+    Money { currency_code: Currency::USD, units, nanos }
 }
 
 /// The catalog, in its canonical order.
@@ -59,8 +55,7 @@ pub const PRODUCTS: [Product; 9] = [
     Product {
         id: "2ZYFJ3GM2N",
         name: "Hairdryer",
-        description:
-            "This lightweight hairdryer has 3 heat and speed settings. It's perfect for travel.",
+        description: "This lightweight hairdryer has 3 heat and speed settings. It's perfect for travel.",
         picture: "/static/img/products/hairdryer.jpg",
         price_usd: usd(24, 990_000_000),
         categories: &["hair", "beauty"],
@@ -115,10 +110,7 @@ pub fn product_index(id: &str) -> Option<usize> {
 /// Products whose name or description contains `query` (case-insensitive).
 pub fn search_products(query: &str) -> Vec<&'static Product> {
     let q = query.to_lowercase();
-    PRODUCTS
-        .iter()
-        .filter(|p| p.name.to_lowercase().contains(&q) || p.description.to_lowercase().contains(&q))
-        .collect()
+    PRODUCTS.iter().filter(|p| p.name.to_lowercase().contains(&q) || p.description.to_lowercase().contains(&q)).collect()
 }
 
 #[cfg(test)]
@@ -134,12 +126,6 @@ mod tests {
         let kitchen: Vec<_> = search_products("KITCHEN").iter().map(|p| p.id).collect();
         assert_eq!(kitchen, ["LS4PSXUNUM", "9SIQT8TOJO"]);
         assert_eq!(search_products("mug")[0].id, "6E92ZMYYFZ");
-        assert_eq!(
-            get_product("LS4PSXUNUM")
-                .unwrap()
-                .price_usd
-                .to_decimal_string(),
-            "18.49"
-        );
+        assert_eq!(get_product("LS4PSXUNUM").unwrap().price_usd.to_decimal_string(), "18.49");
     }
 }

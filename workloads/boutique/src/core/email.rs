@@ -10,13 +10,8 @@ pub fn render_confirmation(email: &str, order: &OrderResult) -> String {
         order.order_id, order.shipping_tracking_id, order.shipping_cost
     );
     for line in &order.items {
-        let name = get_product(&line.item.product_id)
-            .map(|p| p.name)
-            .unwrap_or("(unknown product)");
-        s.push_str(&format!(
-            "  {} x {} @ {}\n",
-            line.item.quantity, name, line.cost
-        ));
+        let name = get_product(&line.item.product_id).map(|p| p.name).unwrap_or("(unknown product)");
+        s.push_str(&format!("  {} x {} @ {}\n", line.item.quantity, name, line.cost));
     }
     s.push_str(&format!(
         "\nTotal: {}\nShipping to: {}, {}, {} {}, {}\n",

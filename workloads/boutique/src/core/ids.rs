@@ -21,14 +21,7 @@ pub fn uuid_like(parts: &[&[u8]]) -> String {
     let a = fnv1a(parts);
     let b = fnv1a(&[&a.to_le_bytes(), b"second-half"]);
     let x = format!("{a:016x}{b:016x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &x[0..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
 }
 
 #[cfg(test)]

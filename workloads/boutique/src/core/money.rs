@@ -76,19 +76,11 @@ impl fmt::Display for MoneyError {
 
 impl Money {
     pub fn new(currency_code: Currency, units: i64, nanos: i32) -> Self {
-        Self::from_nanos(
-            currency_code,
-            units as i128 * NANOS_PER_UNIT + nanos as i128,
-        )
-        .expect("in range")
+        Self::from_nanos(currency_code, units as i128 * NANOS_PER_UNIT + nanos as i128).expect("in range")
     }
 
     pub fn zero(currency_code: Currency) -> Self {
-        Self {
-            currency_code,
-            units: 0,
-            nanos: 0,
-        }
+        Self { currency_code, units: 0, nanos: 0 }
     }
 
     /// Parses `"19.99"` style decimals (at most 9 fractional digits).
@@ -98,13 +90,7 @@ impl Money {
             None => (false, decimal),
         };
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        if whole.is_empty()
-            || frac.len() > 9
-            || !whole
-                .bytes()
-                .chain(frac.bytes())
-                .all(|b| b.is_ascii_digit())
-        {
+        if whole.is_empty() || frac.len() > 9 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
             return None;
         }
         let units: i128 = whole.parse().ok()?;
@@ -120,19 +106,12 @@ impl Money {
     pub fn from_nanos(currency_code: Currency, total: i128) -> Result<Self, MoneyError> {
         let units = i64::try_from(total / NANOS_PER_UNIT).map_err(|_| MoneyError::Overflow)?;
         let nanos = (total % NANOS_PER_UNIT) as i32;
-        Ok(Self {
-            currency_code,
-            units,
-            nanos,
-        })
+        Ok(Self { currency_code, units, nanos })
     }
 
     pub fn checked_add(&self, other: &Money) -> Result<Money, MoneyError> {
         if self.currency_code != other.currency_code {
-            return Err(MoneyError::CurrencyMismatch(
-                self.currency_code,
-                other.currency_code,
-            ));
+            return Err(MoneyError::CurrencyMismatch(self.currency_code, other.currency_code));
         }
         Self::from_nanos(self.currency_code, self.total_nanos() + other.total_nanos())
     }
@@ -215,14 +194,9 @@ impl CurrencyTable {
     /// `amount / rate(from) * rate(to)`, exactly, rounded once to the nearest
     /// nano (halves away from zero).
     pub fn convert(&self, amount: &Money, to: Currency) -> Result<Money, MoneyError> {
-        let from_rate = self
-            .rate(amount.currency_code)
-            .ok_or(MoneyError::UnknownCurrency(amount.currency_code))?;
+        let from_rate = self.rate(amount.currency_code).ok_or(MoneyError::UnknownCurrency(amount.currency_code))?;
         let to_rate = self.rate(to).ok_or(MoneyError::UnknownCurrency(to))?;
-        let n = amount
-            .total_nanos()
-            .checked_mul(to_rate)
-            .ok_or(MoneyError::Overflow)?;
+        let n = amount.total_nanos().checked_mul(to_rate).ok_or(MoneyError::Overflow)?;
         Money::from_nanos(to, div_round(n, from_rate))
     }
 }
@@ -248,10 +222,7 @@ mod tests {
         assert!(Money::parse(Currency::USD, "1.2.3").is_none());
         assert!(Money::parse(Currency::USD, "1.0000000001").is_none());
         let eur = Money::parse(Currency::EUR, "1").unwrap();
-        assert_eq!(
-            usd("1").checked_add(&eur),
-            Err(MoneyError::CurrencyMismatch(Currency::USD, Currency::EUR))
-        );
+        assert_eq!(usd("1").checked_add(&eur), Err(MoneyError::CurrencyMismatch(Currency::USD, Currency::EUR)));
     }
 
     #[test]
@@ -263,24 +234,12 @@ mod tests {
         let jpy = t.convert(&usd("19.99"), "JPY".parse().unwrap()).unwrap();
         assert_eq!((jpy.units, jpy.nanos), (2235, 60_592_658));
         // Identity and round trip within a nano.
-        assert_eq!(
-            t.convert(&usd("19.99"), Currency::USD).unwrap(),
-            usd("19.99")
-        );
+        assert_eq!(t.convert(&usd("19.99"), Currency::USD).unwrap(), usd("19.99"));
         let cad = t.convert(&usd("100"), "CAD".parse().unwrap()).unwrap();
         let back = t.convert(&cad, Currency::USD).unwrap();
         assert!((back.total_nanos() - usd("100").total_nanos()).abs() <= 1);
-        assert!(matches!(
-            t.convert(&usd("1"), "XXX".parse().unwrap()),
-            Err(MoneyError::UnknownCurrency(_))
-        ));
-        assert_eq!(
-            t.supported()[..4]
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>(),
-            ["EUR", "USD", "JPY", "CAD"]
-        );
+        assert!(matches!(t.convert(&usd("1"), "XXX".parse().unwrap()), Err(MoneyError::UnknownCurrency(_))));
+        assert_eq!(t.supported()[..4].iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["EUR", "USD", "JPY", "CAD"]);
     }
 
     #[test]

@@ -26,18 +26,12 @@ pub struct OrderResult {
 
 /// Shipping plus every line's unit cost times quantity.
 pub fn order_total(shipping: &Money, items: &[OrderItem]) -> Result<Money, MoneyError> {
-    items.iter().try_fold(*shipping, |acc, line| {
-        acc.checked_add(&line.cost.checked_mul(line.item.quantity)?)
-    })
+    items.iter().try_fold(*shipping, |acc, line| acc.checked_add(&line.cost.checked_mul(line.item.quantity)?))
 }
 
 /// The order id: derived from the user, their order count and the cart.
 pub fn order_id(user_id: &str, order_number: u64, items: &[CartItem]) -> String {
-    let mut parts: Vec<Vec<u8>> = vec![
-        b"order".to_vec(),
-        user_id.as_bytes().to_vec(),
-        order_number.to_le_bytes().to_vec(),
-    ];
+    let mut parts: Vec<Vec<u8>> = vec![b"order".to_vec(), user_id.as_bytes().to_vec(), order_number.to_le_bytes().to_vec()];
     for i in items {
         parts.push(i.product_id.as_bytes().to_vec());
         parts.push(i.quantity.to_le_bytes().to_vec());
@@ -54,10 +48,7 @@ mod tests {
     #[test]
     fn totals_and_ids() {
         let line = |id: &str, q, units, nanos| OrderItem {
-            item: CartItem {
-                product_id: id.into(),
-                quantity: q,
-            },
+            item: CartItem { product_id: id.into(), quantity: q },
             cost: Money::new(Currency::USD, units, nanos),
         };
         let items = [line("A", 2, 19, 990_000_000), line("B", 1, 5, 490_000_000)];

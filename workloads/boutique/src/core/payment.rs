@@ -32,10 +32,7 @@ impl std::fmt::Display for PaymentError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PaymentError::InvalidNumber => f.write_str("credit card number is invalid"),
-            PaymentError::Unaccepted(t) => write!(
-                f,
-                "sorry, we cannot process {t:?} credit cards; only VISA or MasterCard is accepted"
-            ),
+            PaymentError::Unaccepted(t) => write!(f, "sorry, we cannot process {t:?} credit cards; only VISA or MasterCard is accepted"),
             PaymentError::UnknownCardType => f.write_str("credit card type is not recognised"),
             PaymentError::Expired { month, year } => {
                 write!(f, "the credit card expired on {month:02}/{year}")
@@ -47,11 +44,7 @@ impl std::fmt::Display for PaymentError {
 }
 
 fn digits(number: &str) -> Option<Vec<u8>> {
-    let d: Vec<u8> = number
-        .bytes()
-        .filter(|b| *b != b' ' && *b != b'-')
-        .map(|b| b.wrapping_sub(b'0'))
-        .collect();
+    let d: Vec<u8> = number.bytes().filter(|b| *b != b' ' && *b != b'-').map(|b| b.wrapping_sub(b'0')).collect();
     (d.iter().all(|&x| x <= 9) && (12..=19).contains(&d.len())).then_some(d)
 }
 
@@ -94,10 +87,7 @@ pub fn card_type(number: &str) -> Option<CardType> {
 
 /// Today as (year, month), from the system clock (UTC).
 pub fn current_year_month() -> (i32, u32) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (y, m, _) = civil_from_days((secs / 86_400) as i64);
     (y, m)
 }
@@ -118,12 +108,7 @@ pub fn civil_from_days(z: i64) -> (i32, u32, u32) {
 
 /// Validates and "charges" the card; returns a transaction id derived from
 /// the order. `today` is (year, month).
-pub fn charge(
-    card: &CreditCard,
-    amount: &Money,
-    order_id: &str,
-    today: (i32, u32),
-) -> Result<String, PaymentError> {
+pub fn charge(card: &CreditCard, amount: &Money, order_id: &str, today: (i32, u32)) -> Result<String, PaymentError> {
     if amount.total_nanos() <= 0 {
         return Err(PaymentError::InvalidAmount);
     }
@@ -139,18 +124,10 @@ pub fn charge(
         return Err(PaymentError::InvalidExpiry);
     }
     if (card.expiration_year, card.expiration_month) < today {
-        return Err(PaymentError::Expired {
-            month: card.expiration_month,
-            year: card.expiration_year,
-        });
+        return Err(PaymentError::Expired { month: card.expiration_month, year: card.expiration_year });
     }
     let last4 = &card.number[card.number.len().saturating_sub(4)..];
-    Ok(uuid_like(&[
-        b"txn",
-        order_id.as_bytes(),
-        last4.as_bytes(),
-        &amount.total_nanos().to_le_bytes(),
-    ]))
+    Ok(uuid_like(&[b"txn", order_id.as_bytes(), last4.as_bytes(), &amount.total_nanos().to_le_bytes()]))
 }
 
 #[cfg(test)]
@@ -161,12 +138,7 @@ mod tests {
     const LOAD_CARD: &str = "4432801561520454";
 
     fn card(number: &str, year: i32, month: u32) -> CreditCard {
-        CreditCard {
-            number: number.into(),
-            cvv: 672,
-            expiration_year: year,
-            expiration_month: month,
-        }
+        CreditCard { number: number.into(), cvv: 672, expiration_year: year, expiration_month: month }
     }
 
     #[test]
@@ -187,43 +159,13 @@ mod tests {
         let amount = Money::new(Currency::USD, 10, 0);
         let today = (2026, 11);
         let tx = charge(&card(LOAD_CARD, 2039, 1), &amount, "o1", today).unwrap();
-        assert_eq!(
-            tx,
-            charge(&card(LOAD_CARD, 2039, 1), &amount, "o1", today).unwrap(),
-            "deterministic"
-        );
-        assert_eq!(
-            charge(&card("378282246310005", 2039, 1), &amount, "o", today),
-            Err(PaymentError::Unaccepted(CardType::Amex))
-        );
-        assert_eq!(
-            charge(&card("4111111111111112", 2039, 1), &amount, "o", today),
-            Err(PaymentError::InvalidNumber)
-        );
-        assert_eq!(
-            charge(&card(LOAD_CARD, 2026, 10), &amount, "o", today),
-            Err(PaymentError::Expired {
-                month: 10,
-                year: 2026
-            })
-        );
-        assert!(
-            charge(&card(LOAD_CARD, 2026, 11), &amount, "o", today).is_ok(),
-            "this month is still valid"
-        );
-        assert_eq!(
-            charge(&card(LOAD_CARD, 2039, 13), &amount, "o", today),
-            Err(PaymentError::InvalidExpiry)
-        );
-        assert_eq!(
-            charge(
-                &card(LOAD_CARD, 2039, 1),
-                &Money::zero(Currency::USD),
-                "o",
-                today
-            ),
-            Err(PaymentError::InvalidAmount)
-        );
+        assert_eq!(tx, charge(&card(LOAD_CARD, 2039, 1), &amount, "o1", today).unwrap(), "deterministic");
+        assert_eq!(charge(&card("378282246310005", 2039, 1), &amount, "o", today), Err(PaymentError::Unaccepted(CardType::Amex)));
+        assert_eq!(charge(&card("4111111111111112", 2039, 1), &amount, "o", today), Err(PaymentError::InvalidNumber));
+        assert_eq!(charge(&card(LOAD_CARD, 2026, 10), &amount, "o", today), Err(PaymentError::Expired { month: 10, year: 2026 }));
+        assert!(charge(&card(LOAD_CARD, 2026, 11), &amount, "o", today).is_ok(), "this month is still valid");
+        assert_eq!(charge(&card(LOAD_CARD, 2039, 13), &amount, "o", today), Err(PaymentError::InvalidExpiry));
+        assert_eq!(charge(&card(LOAD_CARD, 2039, 1), &Money::zero(Currency::USD), "o", today), Err(PaymentError::InvalidAmount));
     }
 
     #[test]

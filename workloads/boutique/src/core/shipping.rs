@@ -36,11 +36,7 @@ pub fn ship_order(address: &Address, order_id: &str) -> String {
     ]);
     let l1 = (b'A' + (h % 26) as u8) as char;
     let l2 = (b'A' + ((h >> 8) % 26) as u8) as char;
-    format!(
-        "{l1}{l2}-{:05}-{:08}",
-        (h >> 16) % 100_000,
-        (h >> 33) % 100_000_000
-    )
+    format!("{l1}{l2}-{:05}-{:08}", (h >> 16) % 100_000, (h >> 33) % 100_000_000)
 }
 
 #[cfg(test)]

@@ -37,43 +37,26 @@ pub struct Session {
 impl Session {
     /// The session from a `Cookie` header, or a new one.
     pub fn from_cookie(cookie_header: &str, new_sessions: &SessionIds) -> Self {
-        let found = cookie_header
-            .split(';')
-            .map(str::trim)
-            .find_map(|kv| kv.strip_prefix(SESSION_COOKIE)?.strip_prefix('='));
+        let found = cookie_header.split(';').map(str::trim).find_map(|kv| kv.strip_prefix(SESSION_COOKIE)?.strip_prefix('='));
         if let Some(value) = found {
             let (user, cur) = value.rsplit_once('.').unwrap_or((value, "USD"));
             if valid_user_id(user) {
                 if let Ok(currency) = cur.parse() {
-                    return Self {
-                        user_id: user.to_string(),
-                        currency,
-                        is_new: false,
-                    };
+                    return Self { user_id: user.to_string(), currency, is_new: false };
                 }
             }
         }
-        Self {
-            user_id: new_sessions.next(),
-            currency: Currency::USD,
-            is_new: true,
-        }
+        Self { user_id: new_sessions.next(), currency: Currency::USD, is_new: true }
     }
 
     /// The `Set-Cookie` value for this session.
     pub fn set_cookie(&self) -> String {
-        format!(
-            "{SESSION_COOKIE}={}.{}; Path=/; Max-Age=172800",
-            self.user_id, self.currency
-        )
+        format!("{SESSION_COOKIE}={}.{}; Path=/; Max-Age=172800", self.user_id, self.currency)
     }
 }
 
 fn valid_user_id(u: &str) -> bool {
-    !u.is_empty()
-        && u.len() <= 64
-        && u.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !u.is_empty() && u.len() <= 64 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// New session ids: deterministic per frontend process (a counter), so the
@@ -129,10 +112,7 @@ pub struct HttpError {
 
 impl HttpError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self { status, message: message.into() }
     }
 
     /// `{"error":"..."}`
@@ -145,40 +125,16 @@ impl HttpError {
 pub const MAX_ADD_QUANTITY: u32 = 100;
 
 /// Parses a request into what the frontend must do.
-pub fn parse_request(
-    method: &str,
-    path: &str,
-    query: &str,
-    content_type: &str,
-    body: &[u8],
-) -> Result<FrontendRequest, HttpError> {
+pub fn parse_request(method: &str, path: &str, query: &str, content_type: &str, body: &[u8]) -> Result<FrontendRequest, HttpError> {
     let mut params = parse_urlencoded(query);
-    if content_type
-        .trim()
-        .starts_with("application/x-www-form-urlencoded")
-        || (content_type.is_empty() && !body.is_empty())
-    {
-        let text =
-            std::str::from_utf8(body).map_err(|_| HttpError::new(400, "form body is not UTF-8"))?;
+    if content_type.trim().starts_with("application/x-www-form-urlencoded") || (content_type.is_empty() && !body.is_empty()) {
+        let text = std::str::from_utf8(body).map_err(|_| HttpError::new(400, "form body is not UTF-8"))?;
         params.extend(parse_urlencoded(text));
     }
-    let get = |name: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let require = |name: &str| {
-        get(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| HttpError::new(400, format!("missing field: {name}")))
-    };
+    let get = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let require = |name: &str| get(name).filter(|v| !v.is_empty()).ok_or_else(|| HttpError::new(400, format!("missing field: {name}")));
     let number = |name: &str| -> Result<i64, HttpError> {
-        require(name)?
-            .trim()
-            .parse()
-            .map_err(|_| HttpError::new(400, format!("invalid field: {name}")))
+        require(name)?.trim().parse().map_err(|_| HttpError::new(400, format!("invalid field: {name}")))
     };
 
     let route = path.trim_end_matches('/');
@@ -186,10 +142,7 @@ pub fn parse_request(
         if method == m || (m == "GET" && method == "HEAD") {
             Ok(())
         } else {
-            Err(HttpError::new(
-                405,
-                format!("{method} is not allowed on {path}"),
-            ))
+            Err(HttpError::new(405, format!("{method} is not allowed on {path}")))
         }
     };
     match route {
@@ -197,14 +150,9 @@ pub fn parse_request(
         "/setCurrency" => {
             allowed("POST")?;
             let code = require("currency_code")?;
-            let currency: Currency = code
-                .parse()
-                .map_err(|_| HttpError::new(400, format!("invalid currency code {code:?}")))?;
+            let currency: Currency = code.parse().map_err(|_| HttpError::new(400, format!("invalid currency code {code:?}")))?;
             if !CurrencyTable::default().is_supported(currency) {
-                return Err(HttpError::new(
-                    400,
-                    format!("unsupported currency {currency}"),
-                ));
+                return Err(HttpError::new(400, format!("unsupported currency {currency}")));
             }
             Ok(FrontendRequest::SetCurrency { currency })
         }
@@ -212,15 +160,9 @@ pub fn parse_request(
             let product_id = require("product_id")?.to_string();
             let quantity = number("quantity")?;
             if !(1..=MAX_ADD_QUANTITY as i64).contains(&quantity) {
-                return Err(HttpError::new(
-                    400,
-                    format!("quantity must be 1..={MAX_ADD_QUANTITY}, got {quantity}"),
-                ));
+                return Err(HttpError::new(400, format!("quantity must be 1..={MAX_ADD_QUANTITY}, got {quantity}")));
             }
-            Ok(FrontendRequest::AddToCart {
-                product_id,
-                quantity: quantity as u32,
-            })
+            Ok(FrontendRequest::AddToCart { product_id, quantity: quantity as u32 })
         }
         "/cart" => allowed("GET").map(|_| FrontendRequest::ViewCart),
         "/cart/checkout" => {
@@ -236,19 +178,14 @@ pub fn parse_request(
                     city: require("city")?.to_string(),
                     state: require("state")?.to_string(),
                     country: require("country")?.to_string(),
-                    zip_code: i32::try_from(zip)
-                        .map_err(|_| HttpError::new(400, "invalid field: zip_code"))?,
+                    zip_code: i32::try_from(zip).map_err(|_| HttpError::new(400, "invalid field: zip_code"))?,
                 },
                 card: CreditCard {
                     number: require("credit_card_number")?.to_string(),
-                    cvv: u32::try_from(cvv)
-                        .map_err(|_| HttpError::new(400, "invalid field: credit_card_cvv"))?,
-                    expiration_year: i32::try_from(year).map_err(|_| {
-                        HttpError::new(400, "invalid field: credit_card_expiration_year")
-                    })?,
-                    expiration_month: u32::try_from(month).map_err(|_| {
-                        HttpError::new(400, "invalid field: credit_card_expiration_month")
-                    })?,
+                    cvv: u32::try_from(cvv).map_err(|_| HttpError::new(400, "invalid field: credit_card_cvv"))?,
+                    expiration_year: i32::try_from(year).map_err(|_| HttpError::new(400, "invalid field: credit_card_expiration_year"))?,
+                    expiration_month: u32::try_from(month)
+                        .map_err(|_| HttpError::new(400, "invalid field: credit_card_expiration_month"))?,
                 },
             };
             if form.email.len() > 128 || !form.email.contains('@') {
@@ -257,11 +194,7 @@ pub fn parse_request(
             Ok(FrontendRequest::PlaceOrder(Box::new(form)))
         }
         _ => match route.strip_prefix("/product/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => {
-                allowed("GET").map(|_| FrontendRequest::Product {
-                    id: percent_decode(id),
-                })
-            }
+            Some(id) if !id.is_empty() && !id.contains('/') => allowed("GET").map(|_| FrontendRequest::Product { id: percent_decode(id) }),
             _ => Err(HttpError::new(404, format!("no page at {path}"))),
         },
     }
@@ -273,10 +206,7 @@ pub fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
+            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
         })
         .collect()
 }
@@ -287,9 +217,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-            {
+            if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
                 out.push(v);
                 i += 3;
                 continue;

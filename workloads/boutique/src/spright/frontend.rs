@@ -13,8 +13,7 @@ use super::{call, entry, Entry};
 use crate::core::cart::MAX_CART_LINES;
 use crate::core::money::Currency;
 use crate::frontend::pages::{
-    self, AdView, AddedToCart, CartLineView, CartPage, CurrencySet, HomePage, OrderPage,
-    ProductPage, ProductView,
+    self, AdView, AddedToCart, CartLineView, CartPage, CurrencySet, HomePage, OrderPage, ProductPage, ProductView,
 };
 use crate::frontend::{parse_request, FrontendRequest, HttpError, Session, SessionIds};
 use crate::ids::*;
@@ -28,11 +27,7 @@ pub struct Frontend {
 
 enum Outcome {
     Act(Action),
-    Respond {
-        status: u16,
-        body: Vec<u8>,
-        cookie: String,
-    },
+    Respond { status: u16, body: Vec<u8>, cookie: String },
 }
 
 fn view(rec: &ProductRec) -> ProductView {
@@ -47,11 +42,7 @@ fn view(rec: &ProductRec) -> ProductView {
 }
 
 fn session(st: &BoutiqueState) -> Session {
-    Session {
-        user_id: st.user_id().into(),
-        currency: st.currency(),
-        is_new: st.session_new != 0,
-    }
+    Session { user_id: st.user_id().into(), currency: st.currency(), is_new: st.session_new != 0 }
 }
 
 fn cookie_if_new(st: &BoutiqueState) -> String {
@@ -64,18 +55,11 @@ fn cookie_if_new(st: &BoutiqueState) -> String {
 }
 
 fn page<T: serde::Serialize>(st: &BoutiqueState, p: &T) -> Outcome {
-    Outcome::Respond {
-        status: 200,
-        body: pages::to_json(p),
-        cookie: cookie_if_new(st),
-    }
+    Outcome::Respond { status: 200, body: pages::to_json(p), cookie: cookie_if_new(st) }
 }
 
 fn currencies(st: &BoutiqueState) -> Vec<Currency> {
-    st.currencies[..st.n_currencies as usize]
-        .iter()
-        .filter_map(|c| get(c).parse().ok())
-        .collect()
+    st.currencies[..st.n_currencies as usize].iter().filter_map(|c| get(c).parse().ok()).collect()
 }
 
 fn cart_size(st: &BoutiqueState) -> u32 {
@@ -83,19 +67,13 @@ fn cart_size(st: &BoutiqueState) -> u32 {
 }
 
 fn recommendations(st: &BoutiqueState) -> Vec<String> {
-    st.recommendations[..st.n_recommendations as usize]
-        .iter()
-        .map(|r| get(r).to_string())
-        .collect()
+    st.recommendations[..st.n_recommendations as usize].iter().map(|r| get(r).to_string()).collect()
 }
 
 fn ads(st: &BoutiqueState) -> Vec<AdView> {
     st.ads[..(st.n_ads as usize).min(MAX_ADS)]
         .iter()
-        .map(|a| AdView {
-            redirect_url: get(&a.redirect_url).into(),
-            text: get(&a.text).into(),
-        })
+        .map(|a| AdView { redirect_url: get(&a.redirect_url).into(), text: get(&a.text).into() })
         .collect()
 }
 
@@ -120,13 +98,7 @@ impl Frontend {
         st.session_new = session.is_new as u16;
         let req = match parsed {
             Ok(req) => req,
-            Err(e) => {
-                return Err(Outcome::Respond {
-                    status: e.status,
-                    body: e.body(),
-                    cookie: cookie_if_new(st),
-                })
-            }
+            Err(e) => return Err(Outcome::Respond { status: e.status, body: e.body(), cookie: cookie_if_new(st) }),
         };
         st.kind = match req {
             FrontendRequest::Home => kind::HOME,
@@ -135,10 +107,7 @@ impl Frontend {
                 kind::PRODUCT
             }
             FrontendRequest::ViewCart => kind::VIEW_CART,
-            FrontendRequest::AddToCart {
-                product_id,
-                quantity,
-            } => {
+            FrontendRequest::AddToCart { product_id, quantity } => {
                 put(&mut st.product_id, &product_id);
                 st.quantity = quantity;
                 kind::ADD_TO_CART
@@ -158,20 +127,9 @@ impl Frontend {
             }
             FrontendRequest::SetCurrency { currency } => {
                 // No call: the code was validated against the supported list.
-                let s = Session {
-                    user_id: session.user_id.clone(),
-                    currency,
-                    is_new: true,
-                };
-                let body = pages::to_json(&CurrencySet {
-                    session_id: s.user_id.clone(),
-                    user_currency: currency,
-                });
-                return Err(Outcome::Respond {
-                    status: 200,
-                    body,
-                    cookie: s.set_cookie(),
-                });
+                let s = Session { user_id: session.user_id.clone(), currency, is_new: true };
+                let body = pages::to_json(&CurrencySet { session_id: s.user_id.clone(), user_currency: currency });
+                return Err(Outcome::Respond { status: 200, body, cookie: s.set_cookie() });
             }
         };
         Ok(())
@@ -182,15 +140,9 @@ impl Frontend {
         loop {
             if st.error_status != 0 {
                 let e = HttpError::new(st.error_status, get(&st.error_message));
-                return Outcome::Respond {
-                    status: e.status,
-                    body: e.body(),
-                    cookie: cookie_if_new(st),
-                };
+                return Outcome::Respond { status: e.status, body: e.body(), cookie: cookie_if_new(st) };
             }
-            let c = |st: &mut BoutiqueState, callee, method, ret| {
-                Outcome::Act(call(st, ME, callee, method, ret))
-            };
+            let c = |st: &mut BoutiqueState, callee, method, ret| Outcome::Act(call(st, ME, callee, method, ret));
             let i = st.i as usize;
             match (st.kind, step) {
                 (kind::HOME, 0) => return c(st, CURRENCY, GET_SUPPORTED_CURRENCIES, 1),
@@ -305,11 +257,7 @@ impl Frontend {
                 }
                 (kind::ADD_TO_CART, 1) => return c(st, CART, ADD_ITEM, 2),
                 (kind::ADD_TO_CART, 2) => {
-                    let p = AddedToCart {
-                        session_id: st.user_id().into(),
-                        product_id: get(&st.product_id).into(),
-                        quantity: st.quantity,
-                    };
+                    let p = AddedToCart { session_id: st.user_id().into(), product_id: get(&st.product_id).into(), quantity: st.quantity };
                     return page(st, &p);
                 }
 
@@ -330,10 +278,7 @@ impl Frontend {
                     return page(st, &p);
                 }
                 _ => {
-                    st.fail(
-                        500,
-                        &format!("frontend: no step {step} for request kind {}", st.kind),
-                    );
+                    st.fail(500, &format!("frontend: no step {step} for request kind {}", st.kind));
                 }
             }
         }
@@ -344,20 +289,13 @@ impl Frontend {
         let mut total = shipping;
         let mut items = Vec::new();
         for (i, item) in st.cart_items().into_iter().enumerate() {
-            let line = st.line_prices[i]
-                .to_money()
-                .checked_mul(item.quantity)
-                .and_then(|m| {
-                    total = total.checked_add(&m)?;
-                    Ok(m)
-                });
+            let line = st.line_prices[i].to_money().checked_mul(item.quantity).and_then(|m| {
+                total = total.checked_add(&m)?;
+                Ok(m)
+            });
             let Ok(price) = line else {
                 let e = HttpError::new(500, "cart total out of range");
-                return Outcome::Respond {
-                    status: 500,
-                    body: e.body(),
-                    cookie: cookie_if_new(st),
-                };
+                return Outcome::Respond { status: 500, body: e.body(), cookie: cookie_if_new(st) };
             };
             let rec = &st.line_products[i];
             items.push(CartLineView {
@@ -408,11 +346,7 @@ impl Handler for Frontend {
         };
         match outcome {
             Outcome::Act(a) => a,
-            Outcome::Respond {
-                status,
-                body,
-                cookie,
-            } => {
+            Outcome::Respond { status, body, cookie } => {
                 if let Err(e) = txn.set_response(status, "application/json", &cookie, &body) {
                     txn.set_error(500, &format!("page does not fit the slot: {e}"));
                 }

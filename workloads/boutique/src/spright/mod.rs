@@ -63,26 +63,13 @@ pub(crate) fn entry(st: &mut BoutiqueState, me: u16) -> Entry {
 }
 
 /// `me` calls `method` of `callee`, resuming at `ret_step` when it returns.
-pub(crate) fn call(
-    st: &mut BoutiqueState,
-    me: u16,
-    callee: u16,
-    method: u16,
-    ret_step: u16,
-) -> Action {
+pub(crate) fn call(st: &mut BoutiqueState, me: u16, callee: u16, method: u16, ret_step: u16) -> Action {
     let d = st.depth as usize;
     if d >= MAX_DEPTH {
         st.fail(500, "call stack too deep");
         return finish(st);
     }
-    st.frames[d] = Frame {
-        caller: me,
-        callee,
-        method,
-        ret_step,
-        done: 0,
-        _pad: [0; 3],
-    };
+    st.frames[d] = Frame { caller: me, callee, method, ret_step, done: 0, _pad: [0; 3] };
     st.depth += 1;
     Action::Call(FunctionId(callee))
 }
@@ -101,10 +88,7 @@ pub(crate) fn finish(st: &mut BoutiqueState) -> Action {
 
 /// Runs `f` on the slot's state, or answers 500 when the chain's app area
 /// cannot hold it.
-pub(crate) fn with_state(
-    txn: &mut Txn<'_>,
-    f: impl FnOnce(&mut BoutiqueState) -> Action,
-) -> Action {
+pub(crate) fn with_state(txn: &mut Txn<'_>, f: impl FnOnce(&mut BoutiqueState) -> Action) -> Action {
     if let Err(e) = txn.state::<BoutiqueState>() {
         txn.set_error(500, &format!("boutique chain misconfigured: {e}"));
         return Action::Reply;

@@ -34,9 +34,7 @@ pub struct CurrencyService {
 impl Handler for CurrencyService {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
         with_state(txn, |st| match entry(st, ids::CURRENCY) {
-            Entry::Serve {
-                method: GET_SUPPORTED_CURRENCIES,
-            } => {
+            Entry::Serve { method: GET_SUPPORTED_CURRENCIES } => {
                 let all = self.table.supported();
                 let n = all.len().min(MAX_CURRENCIES);
                 for (dst, c) in st.currencies.iter_mut().zip(&all[..n]) {
@@ -47,11 +45,7 @@ impl Handler for CurrencyService {
             }
             Entry::Serve { method: CONVERT } => {
                 let to = get(&st.arg_currency).parse();
-                match to.map_err(|e: String| e).and_then(|to| {
-                    self.table
-                        .convert(&st.arg_money.to_money(), to)
-                        .map_err(|e| e.to_string())
-                }) {
+                match to.map_err(|e: String| e).and_then(|to| self.table.convert(&st.arg_money.to_money(), to).map_err(|e| e.to_string())) {
                     Ok(m) => st.ret_money = MoneyRec::from_money(&m),
                     Err(e) => st.fail(400, &format!("currency conversion failed: {e}")),
                 }
@@ -67,9 +61,7 @@ pub struct CatalogService;
 impl Handler for CatalogService {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
         with_state(txn, |st| match entry(st, ids::PRODUCT_CATALOG) {
-            Entry::Serve {
-                method: LIST_PRODUCTS,
-            } => {
+            Entry::Serve { method: LIST_PRODUCTS } => {
                 let all = list_products();
                 for (rec, p) in st.products.iter_mut().zip(all) {
                     rec.set(p);
@@ -77,9 +69,7 @@ impl Handler for CatalogService {
                 st.n_products = all.len().min(st.products.len()) as u32;
                 finish(st)
             }
-            Entry::Serve {
-                method: GET_PRODUCT,
-            } => {
+            Entry::Serve { method: GET_PRODUCT } => {
                 let id = get(&st.arg_product).to_string();
                 match get_product(&id) {
                     Some(p) => st.ret_product.set(p),
@@ -106,10 +96,9 @@ impl Handler for CartService {
                     let product = get(&st.arg_product).to_string();
                     match self.store.add_item(&user, &product, st.quantity) {
                         Ok(()) => {}
-                        Err(CartError::TooManyLines) => st.fail(
-                            400,
-                            &format!("the cart holds at most {MAX_CART_LINES} different products"),
-                        ),
+                        Err(CartError::TooManyLines) => {
+                            st.fail(400, &format!("the cart holds at most {MAX_CART_LINES} different products"))
+                        }
                         Err(CartError::QuantityOutOfRange) => st.fail(400, "quantity out of range"),
                     }
                     finish(st)
@@ -135,26 +124,12 @@ pub struct RecommendationService;
 impl Handler for RecommendationService {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
         with_state(txn, |st| match entry(st, ids::RECOMMENDATION) {
-            Entry::Serve {
-                method: LIST_RECOMMENDATIONS,
-            } => call(
-                st,
-                ids::RECOMMENDATION,
-                ids::PRODUCT_CATALOG,
-                LIST_PRODUCTS,
-                1,
-            ),
+            Entry::Serve { method: LIST_RECOMMENDATIONS } => call(st, ids::RECOMMENDATION, ids::PRODUCT_CATALOG, LIST_PRODUCTS, 1),
             Entry::Resume { step: 1 } => {
                 if st.error_status == 0 {
-                    let all: Vec<String> = st.products[..st.n_products as usize]
-                        .iter()
-                        .map(|p| get(&p.id).to_string())
-                        .collect();
-                    let exclude: Vec<String> = st.exclude
-                        [..(st.n_exclude as usize).min(MAX_CART_LINES)]
-                        .iter()
-                        .map(|e| get(e).to_string())
-                        .collect();
+                    let all: Vec<String> = st.products[..st.n_products as usize].iter().map(|p| get(&p.id).to_string()).collect();
+                    let exclude: Vec<String> =
+                        st.exclude[..(st.n_exclude as usize).min(MAX_CART_LINES)].iter().map(|e| get(e).to_string()).collect();
                     let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
                     let ex_refs: Vec<&str> = exclude.iter().map(String::as_str).collect();
                     let recs = recommend(st.user_id(), &all_refs, &ex_refs);
@@ -212,12 +187,7 @@ impl Handler for PaymentService {
                     expiration_year: st.card_year,
                     expiration_month: st.card_month,
                 };
-                match charge(
-                    &card,
-                    &st.arg_money.to_money(),
-                    get(&st.order_id),
-                    current_year_month(),
-                ) {
+                match charge(&card, &st.arg_money.to_money(), get(&st.order_id), current_year_month()) {
                     Ok(tx) => put(&mut st.transaction_id, &tx),
                     Err(e) => st.fail(402, &format!("payment declined: {e}")),
                 }
@@ -230,15 +200,8 @@ impl Handler for PaymentService {
 
 /// The order as the state holds it (for the confirmation and the page).
 pub fn order_from_state(st: &BoutiqueState) -> OrderResult {
-    let items = st
-        .cart_items()
-        .into_iter()
-        .zip(st.line_prices.iter())
-        .map(|(item, price)| OrderItem {
-            item,
-            cost: price.to_money(),
-        })
-        .collect();
+    let items =
+        st.cart_items().into_iter().zip(st.line_prices.iter()).map(|(item, price)| OrderItem { item, cost: price.to_money() }).collect();
     OrderResult {
         order_id: get(&st.order_id).into(),
         shipping_tracking_id: get(&st.tracking_id).into(),
@@ -257,9 +220,7 @@ pub struct EmailService {
 impl Handler for EmailService {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
         with_state(txn, |st| match entry(st, ids::EMAIL) {
-            Entry::Serve {
-                method: SEND_ORDER_CONFIRMATION,
-            } => {
+            Entry::Serve { method: SEND_ORDER_CONFIRMATION } => {
                 let text = render_confirmation(get(&st.email), &order_from_state(st));
                 // Rendered, not sent: keep the work observable.
                 std::hint::black_box(text);
@@ -277,11 +238,7 @@ impl Handler for AdService {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
         with_state(txn, |st| match entry(st, ids::AD) {
             Entry::Serve { method: GET_ADS } => {
-                let context: Vec<String> = get(&st.ad_context)
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect();
+                let context: Vec<String> = get(&st.ad_context).split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
                 let ctx: Vec<&str> = context.iter().map(String::as_str).collect();
                 let found = ads::get_ads(&ctx, st.user_id());
                 let n = found.len().min(MAX_ADS);
@@ -319,10 +276,7 @@ mod co {
 
 impl CheckoutService {
     fn next_order_number(&self, user: &str) -> u64 {
-        let mut m = self
-            .orders_per_user
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut m = self.orders_per_user.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry(user.to_string()).or_default();
         *n += 1;
         *n
@@ -333,13 +287,7 @@ impl CheckoutService {
         let i = st.co_i as usize;
         if i < st.n_cart as usize {
             st.arg_product = st.cart[i].product_id;
-            call(
-                st,
-                ids::CHECKOUT,
-                ids::PRODUCT_CATALOG,
-                GET_PRODUCT,
-                co::GOT_PRODUCT,
-            )
+            call(st, ids::CHECKOUT, ids::PRODUCT_CATALOG, GET_PRODUCT, co::GOT_PRODUCT)
         } else {
             call(st, ids::CHECKOUT, ids::SHIPPING, GET_QUOTE, co::GOT_QUOTE)
         }
@@ -382,10 +330,7 @@ impl CheckoutService {
                     .cart_items()
                     .into_iter()
                     .zip(st.line_prices.iter())
-                    .map(|(item, p)| OrderItem {
-                        item,
-                        cost: p.to_money(),
-                    })
+                    .map(|(item, p)| OrderItem { item, cost: p.to_money() })
                     .collect();
                 let total = match order_total(&st.shipping_cost.to_money(), &items) {
                     Ok(t) => t,
@@ -413,9 +358,7 @@ impl CheckoutService {
 impl Handler for CheckoutService {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
         with_state(txn, |st| match entry(st, ids::CHECKOUT) {
-            Entry::Serve {
-                method: PLACE_ORDER,
-            } => call(st, ids::CHECKOUT, ids::CART, GET_CART, co::GOT_CART),
+            Entry::Serve { method: PLACE_ORDER } => call(st, ids::CHECKOUT, ids::CART, GET_CART, co::GOT_CART),
             Entry::Resume { step } => self.step(st, step),
             _ => invalid(st, "checkout"),
         })

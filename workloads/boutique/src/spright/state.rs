@@ -36,20 +36,12 @@ pub struct MoneyRec {
 impl MoneyRec {
     pub fn from_money(m: &Money) -> Self {
         let c = m.currency_code.bytes();
-        Self {
-            units: m.units,
-            nanos: m.nanos,
-            currency: [c[0], c[1], c[2], 0],
-        }
+        Self { units: m.units, nanos: m.nanos, currency: [c[0], c[1], c[2], 0] }
     }
 
     pub fn to_money(self) -> Money {
         let currency = get(&self.currency).parse().unwrap_or(Currency::USD);
-        Money {
-            currency_code: currency,
-            units: self.units,
-            nanos: self.nanos,
-        }
+        Money { currency_code: currency, units: self.units, nanos: self.nanos }
     }
 }
 
@@ -76,10 +68,7 @@ impl ProductRec {
     }
 
     pub fn categories(&self) -> Vec<&str> {
-        get(&self.categories)
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .collect()
+        get(&self.categories).split(',').filter(|c| !c.is_empty()).collect()
     }
 }
 
@@ -205,10 +194,7 @@ impl BoutiqueState {
     pub fn cart_items(&self) -> Vec<CartItem> {
         self.cart[..(self.n_cart as usize).min(MAX_CART_LINES)]
             .iter()
-            .map(|l| CartItem {
-                product_id: get(&l.product_id).to_string(),
-                quantity: l.quantity,
-            })
+            .map(|l| CartItem { product_id: get(&l.product_id).to_string(), quantity: l.quantity })
             .collect()
     }
 
@@ -227,10 +213,7 @@ impl BoutiqueState {
     }
 
     pub fn top(&self) -> Option<Frame> {
-        (self.depth as usize)
-            .checked_sub(1)
-            .and_then(|i| self.frames.get(i))
-            .copied()
+        (self.depth as usize).checked_sub(1).and_then(|i| self.frames.get(i)).copied()
     }
 }
 
@@ -251,10 +234,6 @@ mod tests {
 
     #[test]
     fn fits_a_modest_app_area() {
-        assert!(
-            std::mem::size_of::<BoutiqueState>() <= 16 << 10,
-            "{}",
-            std::mem::size_of::<BoutiqueState>()
-        );
+        assert!(std::mem::size_of::<BoutiqueState>() <= 16 << 10, "{}", std::mem::size_of::<BoutiqueState>());
     }
 }
