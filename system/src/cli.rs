@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::control::admin::{fetch, render_table, serve_admin};
@@ -15,6 +15,7 @@ use crate::control::chain::ChainFile;
 use crate::control::{Deployment, RunOptions};
 use crate::gateway;
 use crate::sdk::{serve_function, FunctionArgs, Registry};
+use crate::service_time::{ServiceMode, ServiceTimeOverride};
 use crate::transport::TransportKind;
 
 #[derive(Parser)]
@@ -27,26 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a deployment: pools, eBPF, gateway, functions; until SIGINT/SIGTERM.
-    Run {
-        /// Chain file (YAML).
-        #[arg(long)]
-        chain: PathBuf,
-        /// skmsg (S-SPRIGHT, needs root), ring (D-SPRIGHT) or eventring (E-SPRIGHT).
-        #[arg(long)]
-        transport: Option<TransportKind>,
-        /// Gateway address.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Admin address serving /metrics and /healthz.
-        #[arg(long)]
-        admin: Option<SocketAddr>,
-        /// Do not attach EPROXY to the gateway's interface.
-        #[arg(long)]
-        no_eproxy: bool,
-        /// Seconds to wait for every function to register.
-        #[arg(long, default_value_t = 30)]
-        ready_timeout: u64,
-    },
+    Run(RunArgs),
     /// Print a running deployment's metrics as a table.
     Stats {
         #[arg(long)]
@@ -71,13 +53,39 @@ enum Command {
     },
 }
 
+#[derive(Args)]
+struct RunArgs {
+    /// Chain file (YAML).
+    #[arg(long)]
+    chain: PathBuf,
+    /// skmsg (S-SPRIGHT, needs root), ring (D-SPRIGHT) or eventring (E-SPRIGHT).
+    #[arg(long)]
+    transport: Option<TransportKind>,
+    /// Gateway address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Admin address serving /metrics and /healthz.
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// Do not attach EPROXY to the gateway's interface.
+    #[arg(long)]
+    no_eproxy: bool,
+    /// Seconds to wait for every function to register.
+    #[arg(long, default_value_t = 30)]
+    ready_timeout: u64,
+    /// Multiply every function's emulated service time (e.g. 0.01 for tests).
+    #[arg(long, default_value_t = 1.0)]
+    service_time_scale: f64,
+    /// Emulate service time by `sleep` or `spin`, whatever the chain file says.
+    #[arg(long)]
+    service_time_mode: Option<ServiceMode>,
+}
+
 /// Runs the CLI with `registry`'s handlers available to functions.
 pub fn main_with(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { chain, transport, listen, admin, no_eproxy, ready_timeout } => {
-            run(chain, transport, listen, admin, !no_eproxy, Duration::from_secs(ready_timeout))
-        }
+        Command::Run(args) => run(args),
         Command::Stats { admin } => stats(admin),
         Command::Check { chain } => ChainFile::load(&chain).map(|f| println!("ok: {} chains", f.chains.len())).map_err(|e| e.to_string()),
         Command::Function { chain_file, chain, function, control } => {
@@ -102,14 +110,12 @@ fn stats(admin: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-fn run(
-    chain: PathBuf,
-    transport: Option<TransportKind>,
-    listen: SocketAddr,
-    admin: Option<SocketAddr>,
-    eproxy: bool,
-    ready: Duration,
-) -> Result<(), String> {
+fn run(args: RunArgs) -> Result<(), String> {
+    let RunArgs { chain, transport, listen, admin, no_eproxy, ready_timeout, service_time_scale, service_time_mode } = args;
+    if !(service_time_scale >= 0.0 && service_time_scale.is_finite()) {
+        return Err(format!("--service-time-scale must be a non-negative number, got {service_time_scale}"));
+    }
+    let ready = Duration::from_secs(ready_timeout);
     // Bind first: a busy port is reported before anything starts.
     let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -122,8 +128,9 @@ fn run(
         chain_file: chain,
         transport,
         function_program: None,
-        eproxy_interface: (eproxy && root && addr.ip().is_loopback()).then(|| "lo".to_string()),
+        eproxy_interface: (!no_eproxy && root && addr.ip().is_loopback()).then(|| "lo".to_string()),
         eproxy_port: addr.port(),
+        service_time: ServiceTimeOverride { scale: service_time_scale, mode: service_time_mode },
     };
     let mut deployment = Deployment::start(&opts).map_err(|e| e.to_string())?;
     deployment.wait_ready(ready).map_err(|e| e.to_string())?;

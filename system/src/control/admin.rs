@@ -48,18 +48,9 @@ impl MetricsSource {
     pub fn render(&self) -> String {
         let sh = &self.shared;
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in rows {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "{name} {v}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
-                }
-            }
-        };
         let gw = &sh.gateway.metrics;
         family(
+            &mut out,
             "spright_info",
             "gauge",
             "Deployment facts (value 1).",
@@ -74,19 +65,28 @@ impl MetricsSource {
             )],
         );
         family(
+            &mut out,
             "spright_http_responses_total",
             "counter",
             "Gateway responses by status code.",
             gw.responses().into_iter().map(|(s, n)| (format!("status=\"{s}\""), n)).collect(),
         );
         family(
+            &mut out,
             "spright_http_latency_microseconds_sum",
             "counter",
             "Sum of gateway response latencies.",
             vec![(String::new(), gw.latency_us_sum.get())],
         );
-        family("spright_http_connections_total", "counter", "Accepted client connections.", vec![(String::new(), gw.connections.get())]);
         family(
+            &mut out,
+            "spright_http_connections_total",
+            "counter",
+            "Accepted client connections.",
+            vec![(String::new(), gw.connections.get())],
+        );
+        family(
+            &mut out,
             "spright_gateway_descriptors_total",
             "counter",
             "Descriptors at the gateway that completed nothing.",
@@ -116,16 +116,17 @@ impl MetricsSource {
             }
             exhausted.push((l, c.exhausted));
         }
-        family("spright_pool_slots", "gauge", "Slots per chain pool.", slots);
-        family("spright_pool_slots_in_use", "gauge", "Slots allocated or abandoned now.", in_use);
-        family("spright_pool_descriptors_rejected_total", "counter", "Descriptors refused on receipt, by reason.", rejected);
-        family("spright_pool_exhausted_total", "counter", "Allocations that found the pool full.", exhausted);
+        family(&mut out, "spright_pool_slots", "gauge", "Slots per chain pool.", slots);
+        family(&mut out, "spright_pool_slots_in_use", "gauge", "Slots allocated or abandoned now.", in_use);
+        family(&mut out, "spright_pool_descriptors_rejected_total", "counter", "Descriptors refused on receipt, by reason.", rejected);
+        family(&mut out, "spright_pool_exhausted_total", "counter", "Allocations that found the pool full.", exhausted);
 
         let live = sh.registrations_snapshot();
         let mut endpoints = Vec::new();
         let mut up = Vec::new();
         let mut starts = Vec::new();
         let mut pids = Vec::new();
+        let mut service = Vec::new();
         for (id, c) in sh.file.chains() {
             endpoints.push((Endpoint::gateway(id), format!("chain=\"{}\",function=\"gateway\"", c.name)));
             for f in &c.functions {
@@ -133,15 +134,25 @@ impl MetricsSource {
                 let l = format!("chain=\"{}\",function=\"{}\"", c.name, f.name);
                 up.push((l.clone(), live.contains(&e) as u64));
                 starts.push((l.clone(), sh.supervisor.child(e).map(|c| c.starts).unwrap_or(0)));
+                if let Some(st) = sh.effective_service_time(e) {
+                    service.push((format!("{l},mode=\"{}\"", st.mode), st.ms));
+                }
                 if let Some(r) = sh.registration(e) {
                     pids.push((l.clone(), r.pid as u64));
                 }
                 endpoints.push((e, l));
             }
         }
-        family("spright_function_up", "gauge", "1 when the function is registered.", up);
-        family("spright_function_pid", "gauge", "Pid of the registered function process.", pids);
-        family("spright_function_starts_total", "counter", "Process starts by the supervisor (restarts = starts - 1).", starts);
+        family(&mut out, "spright_function_up", "gauge", "1 when the function is registered.", up);
+        family(
+            &mut out,
+            "spright_function_service_time_milliseconds",
+            "gauge",
+            "Emulated service time per request (after --service-time-scale).",
+            service,
+        );
+        family(&mut out, "spright_function_pid", "gauge", "Pid of the registered function process.", pids);
+        family(&mut out, "spright_function_starts_total", "counter", "Process starts by the supervisor (restarts = starts - 1).", starts);
         let label_of = |e: &Endpoint| endpoints.iter().find(|(x, _)| x == e).map(|(_, l)| l.clone()).unwrap_or_default();
         let eps: Vec<Endpoint> = endpoints.iter().map(|(e, _)| *e).collect();
         if let Some((stats, drops)) = sh.fabric.sproxy_stats(&eps) {
@@ -154,9 +165,10 @@ impl MetricsSource {
                 bytes.push((format!("{l},direction=\"tx\""), s.tx_bytes));
                 bytes.push((format!("{l},direction=\"rx\""), s.rx_bytes));
             }
-            family("spright_sproxy_messages_total", "counter", "Descriptors SPROXY delivered, per endpoint.", msgs);
-            family("spright_sproxy_bytes_total", "counter", "Bytes SPROXY delivered, per endpoint.", bytes);
+            family(&mut out, "spright_sproxy_messages_total", "counter", "Descriptors SPROXY delivered, per endpoint.", msgs);
+            family(&mut out, "spright_sproxy_bytes_total", "counter", "Bytes SPROXY delivered, per endpoint.", bytes);
             family(
+                &mut out,
                 "spright_sproxy_drops_total",
                 "counter",
                 "Descriptors SPROXY refused (sent to the sink), by reason.",
@@ -165,12 +177,13 @@ impl MetricsSource {
         }
         let wake: Vec<(String, u64)> = eps.iter().filter_map(|e| sh.fabric.wakeups(*e).map(|w| (label_of(e), w))).collect();
         if !wake.is_empty() {
-            family("spright_eventring_wakeups_total", "counter", "Doorbells rung (consumer was asleep).", wake);
+            family(&mut out, "spright_eventring_wakeups_total", "counter", "Doorbells rung (consumer was asleep).", wake);
         }
         if let Some(ep) = &sh.eproxy {
             let c = ep.counters();
             let i = ep.interface();
             family(
+                &mut out,
                 "spright_eproxy_packets_total",
                 "counter",
                 "Packets of the gateway port at its interface (EPROXY).",
@@ -180,6 +193,7 @@ impl MetricsSource {
                 ],
             );
             family(
+                &mut out,
                 "spright_eproxy_bytes_total",
                 "counter",
                 "Bytes of the gateway port at its interface (EPROXY).",
@@ -190,6 +204,18 @@ impl MetricsSource {
             );
         }
         out
+    }
+}
+
+/// Appends one metric family in Prometheus text format.
+fn family<V: std::fmt::Display>(out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, V)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in rows {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::descriptor::{ChainId, FunctionId};
 use crate::pool::PoolGeometry;
+use crate::service_time::ServiceTime;
 use crate::transport::TransportKind;
 use crate::txn::{MAX_SEQUENCE, TXN_HEADER_SIZE};
 
@@ -146,6 +147,9 @@ pub struct FunctionSpec {
     /// spawn (a pod, a test) registers as this function instead.
     #[serde(default = "yes")]
     pub spawn: bool,
+    /// Emulated service time per request (`{ ms: 435, mode: sleep }`).
+    #[serde(default)]
+    pub service_time: Option<ServiceTime>,
 }
 
 fn one() -> usize {
@@ -257,8 +261,13 @@ impl ChainFile {
                 if f.handler.is_empty() {
                     return Err(format!("{ctx}: function {:?} has no handler", f.name));
                 }
-                if !(1..=256).contains(&f.threads) {
-                    return Err(format!("{ctx}: function {:?} threads must be 1..=256, got {}", f.name, f.threads));
+                if !(1..=1024).contains(&f.threads) {
+                    return Err(format!("{ctx}: function {:?} threads must be 1..=1024, got {}", f.name, f.threads));
+                }
+                if let Some(st) = f.service_time {
+                    if !(0.0..=600_000.0).contains(&st.ms) {
+                        return Err(format!("{ctx}: function {:?} service_time.ms must be 0..=600000, got {}", f.name, st.ms));
+                    }
                 }
             }
             if c.routes.is_empty() {

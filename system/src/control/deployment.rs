@@ -23,6 +23,7 @@ use crate::bpf::Eproxy;
 use crate::descriptor::{ChainId, Endpoint, FunctionId, DESCRIPTOR_SIZE};
 use crate::gateway::{Gateway, GatewayChain, GatewayRoute};
 use crate::pool::{Lease, Pool, PoolError};
+use crate::service_time::{ServiceTime, ServiceTimeOverride};
 use crate::sys;
 use crate::transport::{Closer, TransportKind};
 
@@ -51,6 +52,8 @@ pub struct RunOptions {
     /// Interface for EPROXY; `None` = no EPROXY.
     pub eproxy_interface: Option<String>,
     pub eproxy_port: u16,
+    /// Scales or re-modes every function's emulated service time.
+    pub service_time: ServiceTimeOverride,
 }
 
 /// A registered function process.
@@ -78,6 +81,7 @@ pub(crate) struct Shared {
     pub supervisor: Arc<Supervisor>,
     pub eproxy: Option<Eproxy>,
     pub oversubscribed: Option<(usize, usize)>,
+    pub service_time: ServiceTimeOverride,
     stopping: AtomicBool,
     next_lease: AtomicU32,
 }
@@ -157,6 +161,7 @@ impl Deployment {
             supervisor: Supervisor::new(),
             eproxy,
             oversubscribed,
+            service_time: opts.service_time,
             stopping: AtomicBool::new(false),
             next_lease: AtomicU32::new(0),
         });
@@ -306,6 +311,12 @@ fn rand_u64() -> u64 {
 }
 
 impl Shared {
+    /// The service time `e` emulates after the CLI's override.
+    pub(crate) fn effective_service_time(&self, e: Endpoint) -> Option<ServiceTime> {
+        let (_, chain) = self.file.chains().find(|(id, _)| *id == e.chain)?;
+        self.service_time.apply(chain.function(e.function)?.service_time)
+    }
+
     pub(crate) fn registration(&self, e: Endpoint) -> Option<Registration> {
         self.registrations.live.lock().unwrap().get(&e).copied()
     }
@@ -348,7 +359,7 @@ impl Shared {
         let Ok(pool_fd) = pool_fd else { return };
         let mut raw = vec![std::os::fd::AsRawFd::as_raw_fd(&pool_fd)];
         raw.extend(fds.iter().map(std::os::fd::AsRawFd::as_raw_fd));
-        if send_welcome(&conn, self.kind, endpoint.chain, lease, &raw).is_err() {
+        if send_welcome(&conn, self.kind, endpoint.chain, lease, self.effective_service_time(endpoint), &raw).is_err() {
             self.fabric.function_gone(endpoint);
             return;
         }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! function -> control: HELLO <chain-name> <function-id> <pid>\n
-//! control -> function: WELCOME transport=<t> chain=<n> lease=<l> fds=<k>\n   + SCM_RIGHTS [pool, transport fds...]
+//! control -> function: WELCOME transport=<t> chain=<n> lease=<l> fds=<k> [service_ms=<ms> service_mode=<m>]\n
+//!                      + SCM_RIGHTS [pool, transport fds...]
 //!                   or REFUSED <reason>\n
 //! ```
 //!
@@ -19,6 +20,7 @@ use std::os::unix::net::UnixStream;
 
 use crate::descriptor::ChainId;
 use crate::pool::Lease;
+use crate::service_time::{ServiceMode, ServiceTime};
 use crate::sys;
 use crate::transport::TransportKind;
 
@@ -35,6 +37,8 @@ pub struct Welcome {
     pub chain: ChainId,
     pub lease: Lease,
     pub fds: Vec<OwnedFd>,
+    /// The service time to emulate (after the CLI's override).
+    pub service_time: Option<ServiceTime>,
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -89,9 +93,14 @@ pub fn send_welcome(
     transport: TransportKind,
     chain: ChainId,
     lease: Lease,
+    service_time: Option<ServiceTime>,
     fds: &[std::os::fd::RawFd],
 ) -> io::Result<()> {
-    let text = format!("WELCOME transport={} chain={} lease={} fds={}\n", transport, chain.0, lease.0, fds.len());
+    let mut text = format!("WELCOME transport={} chain={} lease={} fds={}", transport, chain.0, lease.0, fds.len());
+    if let Some(st) = service_time {
+        text.push_str(&format!(" service_ms={} service_mode={}", st.ms, st.mode));
+    }
+    text.push('\n');
     sys::send_with_fds(sock, text.as_bytes(), fds)
 }
 
@@ -107,12 +116,15 @@ impl Welcome {
         }
         let rest = line.strip_prefix("WELCOME ").ok_or_else(|| bad(format!("expected WELCOME, got {line:?}")))?;
         let (mut transport, mut chain, mut lease, mut count) = (None, None, None, None);
+        let (mut service_ms, mut service_mode) = (None, ServiceMode::default());
         for kv in rest.split(' ') {
             match kv.split_once('=') {
                 Some(("transport", v)) => transport = Some(v.parse::<TransportKind>().map_err(bad)?),
                 Some(("chain", v)) => chain = v.parse().ok().map(ChainId),
                 Some(("lease", v)) => lease = v.parse().ok().map(Lease),
                 Some(("fds", v)) => count = v.parse::<usize>().ok(),
+                Some(("service_ms", v)) => service_ms = Some(v.parse::<f64>().map_err(|_| bad(format!("bad service_ms {v:?}")))?),
+                Some(("service_mode", v)) => service_mode = v.parse().map_err(bad)?,
                 _ => return Err(bad(format!("unexpected field {kv:?} in WELCOME"))),
             }
         }
@@ -125,6 +137,7 @@ impl Welcome {
             chain: chain.ok_or_else(|| bad("WELCOME without chain"))?,
             lease: lease.ok_or_else(|| bad("WELCOME without lease"))?,
             fds,
+            service_time: service_ms.map(|ms| ServiceTime { ms, mode: service_mode }),
         })
     }
 }
@@ -141,9 +154,11 @@ mod tests {
         hello.send(&a).unwrap();
         assert_eq!(Hello::recv(&b).unwrap(), hello);
         let f = crate::sys::memfd("t", 4096, false).unwrap();
-        send_welcome(&b, TransportKind::Eventring, ChainId(2), Lease(9), &[f.as_fd().as_raw_fd(), f.as_raw_fd()]).unwrap();
+        let st = Some(ServiceTime { ms: 4.35, mode: ServiceMode::Spin });
+        send_welcome(&b, TransportKind::Eventring, ChainId(2), Lease(9), st, &[f.as_fd().as_raw_fd(), f.as_raw_fd()]).unwrap();
         let w = Welcome::recv(&a).unwrap();
         assert_eq!((w.transport, w.chain, w.lease, w.fds.len()), (TransportKind::Eventring, ChainId(2), Lease(9), 2));
+        assert_eq!(w.service_time, st);
         send_refusal(&b, "no such function").unwrap();
         assert!(Welcome::recv(&a).unwrap_err().to_string().contains("no such function"));
     }

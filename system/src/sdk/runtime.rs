@@ -11,6 +11,7 @@ use crate::control::chain::{ChainFile, ChainFileError};
 use crate::control::registration::{Hello, Welcome};
 use crate::descriptor::{Descriptor, Endpoint, FunctionId};
 use crate::pool::{Pool, PoolError};
+use crate::service_time::ServiceTime;
 use crate::transport::eventring::{self, Doorbells};
 use crate::transport::ring::{self, RingSegment};
 use crate::transport::{skmsg, DescriptorTx, Link, TransportError, TransportKind};
@@ -53,6 +54,8 @@ struct Worker {
     me: Endpoint,
     name: String,
     chain_functions: HashSet<u16>,
+    /// Emulated service time, spent before the handler runs.
+    service_time: Option<ServiceTime>,
 }
 
 impl Worker {
@@ -64,6 +67,9 @@ impl Worker {
         // SAFETY: a valid descriptor addressed to us: we hold the slot until
         // we send it on.
         let buf = unsafe { self.pool.payload(slot) };
+        if let Some(st) = &self.service_time {
+            st.spend();
+        }
         let next = match Txn::open(buf) {
             Ok(mut txn) => {
                 let next = match catch_unwind(AssertUnwindSafe(|| self.handler.handle(&mut txn))) {
@@ -119,6 +125,7 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
     Hello { chain: args.chain.clone(), function: args.function, pid: std::process::id() }.send(&control).map_err(reg_err)?;
     let welcome = Welcome::recv(&control).map_err(reg_err)?;
     let me = Endpoint::new(welcome.chain, FunctionId(args.function));
+    let service_time = welcome.service_time;
     let nfds = welcome.fds.len();
     let mut fds = welcome.fds.into_iter();
     let mut next_fd = || fds.next().ok_or(SdkError::MissingFds(nfds));
@@ -154,6 +161,7 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
         me,
         name: spec.name.clone(),
         chain_functions: chain.functions.iter().map(|f| f.id).collect(),
+        service_time,
     });
     let mut batch = Vec::with_capacity(64);
     if spec.threads == 1 {

@@ -60,11 +60,21 @@ impl Spright {
         Self::start_with(bin, &path, transport, Some(tc))
     }
 
+    /// As [`Self::start`], with extra `run` arguments.
+    pub fn start_args(bin: &std::path::Path, chain: &std::path::Path, transport: &str, extra: &[&str]) -> Self {
+        Self::launch(bin, chain, transport, None, extra)
+    }
+
     fn start_with(bin: &std::path::Path, chain: &std::path::Path, transport: &str, temp: Option<TempChain>) -> Self {
+        Self::launch(bin, chain, transport, temp, &[])
+    }
+
+    fn launch(bin: &std::path::Path, chain: &std::path::Path, transport: &str, temp: Option<TempChain>, extra: &[&str]) -> Self {
         let mut child = Command::new(bin)
             .args(["run", "--chain"])
             .arg(chain)
             .args(["--transport", transport, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -17,6 +17,9 @@ pub mod pages;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use spright::form::parse_urlencoded;
+use spright::form::percent_decode;
+
 use crate::core::ids::uuid_like;
 use crate::core::money::{Currency, CurrencyTable};
 use crate::core::payment::CreditCard;
@@ -198,35 +201,6 @@ pub fn parse_request(method: &str, path: &str, query: &str, content_type: &str, 
             _ => Err(HttpError::new(404, format!("no page at {path}"))),
         },
     }
-}
-
-/// `a=1&b=x+y` pairs, percent-decoded ('+' is a space).
-pub fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
