@@ -217,7 +217,7 @@ mod tests {
         let store = SessionStore::default();
         assert_eq!((store.append(&p, 1), store.append(&p, 1)), (1, 2));
         assert_eq!(fee_cents(Route::New, &p), 0);
-        assert!(fee_cents(Route::Known, &p) % 250 == 0 && fee_cents(Route::Known, &p) > 0);
+        assert!(fee_cents(Route::Known, &p).is_multiple_of(250) && fee_cents(Route::Known, &p) > 0);
         assert_eq!(fee_text(1250), "12.50");
     }
 }
