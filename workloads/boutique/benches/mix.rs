@@ -27,11 +27,17 @@ const CHECKOUT: &str = "email=someone%40example.com&street_address=1600+Amphithe
 /// One task of the mix: the requests it sends, as (type, method, path, body).
 fn task(n: u64) -> Vec<(&'static str, &'static str, String, String)> {
     let product = PRODUCTS[(n.wrapping_mul(2_654_435_761) % 9) as usize].id;
-    let add = ("add_to_cart", "POST", "/cart".to_string(), format!("product_id={product}&quantity={}", [1, 2, 3, 4, 5, 10][(n % 6) as usize]));
+    let add =
+        ("add_to_cart", "POST", "/cart".to_string(), format!("product_id={product}&quantity={}", [1, 2, 3, 4, 5, 10][(n % 6) as usize]));
     // Weights 1/2/10/2/3/1 out of 19.
     match n % 19 {
         0 => vec![("home", "GET", "/".into(), String::new())],
-        1 | 2 => vec![("set_currency", "POST", "/setCurrency".into(), format!("currency_code={}", ["EUR", "USD", "JPY", "CAD"][(n % 4) as usize]))],
+        1 | 2 => vec![(
+            "set_currency",
+            "POST",
+            "/setCurrency".into(),
+            format!("currency_code={}", ["EUR", "USD", "JPY", "CAD"][(n % 4) as usize]),
+        )],
         3..=12 => vec![("product", "GET", format!("/product/{product}"), String::new())],
         13 | 14 => vec![("product", "GET", format!("/product/{product}"), String::new()), add],
         15..=17 => vec![("view_cart", "GET", "/cart".into(), String::new())],
@@ -96,7 +102,12 @@ fn drive(sp: &Spright, rate: Option<f64>) -> (Results, f64) {
                         std::thread::sleep(wait);
                     }
                     for (kind, method, path, body) in task(n) {
-                        let r = http.request_with(method, &path, &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")], body.as_bytes());
+                        let r = http.request_with(
+                            method,
+                            &path,
+                            &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")],
+                            body.as_bytes(),
+                        );
                         let latency = intended.elapsed();
                         let mut res = results.lock().unwrap();
                         res.done += 1;
@@ -124,7 +135,11 @@ fn main() {
     let chain = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("chain.yaml");
     let root = unsafe { libc::geteuid() } == 0;
     println!("# Online Boutique request mix on SPRIGHT transports");
-    println!("# CPUs: {:?}, load generator and deployment unpinned, {} build", spright::sys::allowed_cpus(), if cfg!(debug_assertions) { "UNOPTIMIZED" } else { "optimized" });
+    println!(
+        "# CPUs: {:?}, load generator and deployment unpinned, {} build",
+        spright::sys::allowed_cpus(),
+        if cfg!(debug_assertions) { "UNOPTIMIZED" } else { "optimized" }
+    );
     println!("# fixed rate: {RATE} tasks/s open loop for {PHASE:?} (a task is 1-2 requests: ~1.16 requests per task); saturation: {WORKERS} closed-loop connections for {PHASE:?}\n");
     for transport in ["skmsg", "eventring", "ring"] {
         if filter.as_deref().is_some_and(|f| !transport.contains(f)) || (transport == "skmsg" && !root) {
@@ -135,7 +150,12 @@ fn main() {
             let cpu0 = cpu_by_process(&sp);
             let (mut res, secs) = drive(&sp, rate);
             let cpu1 = cpu_by_process(&sp);
-            println!("## {transport} ({}) - {label}: {:.0} req/s achieved, {} errors", spright::transport::TransportKind::mode_name(transport.parse().unwrap()), res.done as f64 / secs, res.errors);
+            println!(
+                "## {transport} ({}) - {label}: {:.0} req/s achieved, {} errors",
+                spright::transport::TransportKind::mode_name(transport.parse().unwrap()),
+                res.done as f64 / secs,
+                res.errors
+            );
             println!("| request type | count | p50 | p99 |\n|---|---:|---:|---:|");
             for (kind, lat) in res.latencies.iter_mut() {
                 let n = lat.len();
@@ -143,7 +163,8 @@ fn main() {
             }
             let per_k = |p: &str| (cpu1[p] - cpu0[p]) / res.done.max(1) as f64 * 1000.0;
             let total: f64 = cpu1.keys().map(|p| per_k(p)).sum();
-            let top: Vec<String> = cpu1.keys().map(|p| (p, per_k(p))).filter(|(_, v)| *v > 0.0).map(|(p, v)| format!("{p} {v:.2}")).collect();
+            let top: Vec<String> =
+                cpu1.keys().map(|p| (p, per_k(p))).filter(|(_, v)| *v > 0.0).map(|(p, v)| format!("{p} {v:.2}")).collect();
             println!("CPU-seconds per 1000 requests: total {total:.2} ({})\n", top.join(", "));
         }
         assert!(sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0), "slots leaked");
