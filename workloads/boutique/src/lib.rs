@@ -3,8 +3,10 @@
 //!
 //! [`core`] is the business logic, written once and shared by every mode.
 
+pub mod api;
 pub mod core;
 pub mod frontend;
+pub mod script;
 pub mod spright;
 
 /// Function ids, as in WORKLOADS.md (the gateway is 0).

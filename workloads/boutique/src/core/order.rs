@@ -1,20 +1,20 @@
 //! The order a checkout produces, and its totals.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cart::CartItem;
 use super::ids::uuid_like;
 use super::money::{Money, MoneyError};
 use super::shipping::Address;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderItem {
     pub item: CartItem,
     /// Unit price in the user's currency.
     pub cost: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderResult {
     pub order_id: String,
     pub shipping_tracking_id: String,

@@ -10,7 +10,7 @@ pub enum CardType {
     Amex,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreditCard {
     pub number: String,
     pub cvv: u32,

@@ -1,11 +1,11 @@
 //! Shipping: a flat quote and a tracking id derived from the address.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ids::fnv1a;
 use super::money::{Currency, Money};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     pub street_address: String,
     pub city: String,

@@ -1,6 +1,6 @@
 //! The JSON page models every mode renders (byte-identical across modes).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::catalog::Product;
 use crate::core::money::{Currency, Money};
@@ -30,7 +30,7 @@ impl ProductView {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdView {
     pub redirect_url: String,
     pub text: String,
