@@ -6,6 +6,7 @@
 pub mod api;
 pub mod core;
 pub mod frontend;
+pub mod rpc;
 pub mod script;
 pub mod spright;
 

@@ -1,0 +1,182 @@
+//! Online Boutique's user containers: each service an HTTP server taking
+//! and returning JSON ([`boutique::rpc`]), and the frontend serving the
+//! public API. Every call to another service goes out through the ingress
+//! (caller -> ingress -> callee's queue-proxy -> callee), as in the paper's
+//! Knative setup, so each call pays parsing, serialization and copies.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use boutique::api::{orchestrate, ApiError, ApiResult, Backend, BoutiqueApi, PlaceOrderRequest, ProductMsg, RawRequest};
+use boutique::core::cart::CartItem;
+use boutique::core::money::{Currency, Money};
+use boutique::core::order::OrderResult;
+use boutique::core::payment::CreditCard;
+use boutique::core::shipping::Address;
+use boutique::frontend::pages::AdView;
+use boutique::frontend::SessionIds;
+use boutique::rpc::{self, *};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use hyper::{Request, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::http::{self, client, read_body, Body, HttpClient};
+
+/// `BoutiqueApi` over HTTP + JSON through the ingress.
+pub struct IngressClient {
+    ingress: SocketAddr,
+    client: HttpClient,
+}
+
+impl IngressClient {
+    pub fn new(ingress: SocketAddr) -> Self {
+        Self { ingress, client: client() }
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, method: &str, req: &Req) -> ApiResult<Resp> {
+        let service = rpc::service_of(method).ok_or_else(|| ApiError::new(500, format!("unknown method {method}")))?;
+        let body = serde_json::to_vec(req).expect("serializable");
+        let request = Request::post(format!("http://{}/{method}", self.ingress))
+            .header(HOST, format!("{service}.default.example.com"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let resp = self.client.request(request).await.map_err(|e| ApiError::new(502, format!("{service}: {e}")))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.map_err(|e| ApiError::new(502, format!("{service}: {e}")))?.to_bytes();
+        if status != 200 {
+            return Err(serde_json::from_slice::<ApiError>(&bytes)
+                .unwrap_or_else(|_| ApiError::new(status, format!("{service} answered {status}"))));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::new(502, format!("{service}: bad response: {e}")))
+    }
+}
+
+impl BoutiqueApi for IngressClient {
+    async fn get_supported_currencies(&self) -> ApiResult<Vec<Currency>> {
+        Ok(self.call::<_, Currencies>("GetSupportedCurrencies", &Empty {}).await?.currency_codes)
+    }
+    async fn convert(&self, from: Money, to: Currency) -> ApiResult<Money> {
+        self.call("Convert", &ConvertRequest { from, to_code: to }).await
+    }
+    async fn list_products(&self) -> ApiResult<Vec<ProductMsg>> {
+        Ok(self.call::<_, Products>("ListProducts", &Empty {}).await?.products)
+    }
+    async fn get_product(&self, id: &str) -> ApiResult<ProductMsg> {
+        self.call("GetProduct", &ProductId { id: id.into() }).await
+    }
+    async fn add_item(&self, user_id: &str, item: CartItem) -> ApiResult<()> {
+        self.call::<_, Empty>("AddItem", &AddItemRequest { user_id: user_id.into(), item }).await.map(|_| ())
+    }
+    async fn get_cart(&self, user_id: &str) -> ApiResult<Vec<CartItem>> {
+        Ok(self.call::<_, Cart>("GetCart", &UserId { user_id: user_id.into() }).await?.items)
+    }
+    async fn empty_cart(&self, user_id: &str) -> ApiResult<()> {
+        self.call::<_, Empty>("EmptyCart", &UserId { user_id: user_id.into() }).await.map(|_| ())
+    }
+    async fn list_recommendations(&self, user_id: &str, product_ids: &[String]) -> ApiResult<Vec<String>> {
+        let r = RecommendationsRequest { user_id: user_id.into(), product_ids: product_ids.to_vec() };
+        Ok(self.call::<_, ProductIds>("ListRecommendations", &r).await?.product_ids)
+    }
+    async fn get_quote(&self, address: Option<&Address>, items: &[CartItem]) -> ApiResult<Money> {
+        Ok(self.call::<_, Quote>("GetQuote", &QuoteRequest { address: address.cloned(), items: items.to_vec() }).await?.cost_usd)
+    }
+    async fn ship_order(&self, address: &Address, items: &[CartItem], order_id: &str) -> ApiResult<String> {
+        let r = ShipOrderRequest { address: address.clone(), items: items.to_vec(), order_id: order_id.into() };
+        Ok(self.call::<_, Tracking>("ShipOrder", &r).await?.tracking_id)
+    }
+    async fn place_order(&self, req: &PlaceOrderRequest) -> ApiResult<OrderResult> {
+        Ok(self.call::<_, Order>("PlaceOrder", req).await?.order)
+    }
+    async fn charge(&self, amount: Money, card: &CreditCard, order_id: &str) -> ApiResult<String> {
+        let r = ChargeRequest { amount, credit_card: card.clone(), order_id: order_id.into() };
+        Ok(self.call::<_, Transaction>("Charge", &r).await?.transaction_id)
+    }
+    async fn send_order_confirmation(&self, email: &str, order: &OrderResult) -> ApiResult<()> {
+        self.call::<_, Empty>("SendOrderConfirmation", &EmailRequest { email: email.into(), order: order.clone() }).await.map(|_| ())
+    }
+    async fn get_ads(&self, context_keys: &[String], seed: &str) -> ApiResult<Vec<AdView>> {
+        Ok(self.call::<_, Ads>("GetAds", &AdRequest { context_keys: context_keys.to_vec(), seed: seed.into() }).await?.ads)
+    }
+}
+
+fn healthz() -> Response<Body> {
+    Response::new(Full::new(Bytes::from_static(b"ok\n")))
+}
+
+/// A service container: `POST /<Method>` with a JSON body.
+pub async fn run_service(service: String, listen: SocketAddr, ingress: SocketAddr) {
+    let state = Arc::new((Backend::default(), IngressClient::new(ingress), service));
+    http::serve("traffic", listen, move |req: Request<Incoming>| {
+        let state = state.clone();
+        async move {
+            if req.uri().path() == "/healthz" {
+                return healthz();
+            }
+            let method = req.uri().path().trim_start_matches('/').to_string();
+            let body = match read_body(req.into_body(), 1 << 20).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let (backend, api, service) = &*state;
+            match rpc::dispatch(backend, api, service, &method, &body).await {
+                Ok(json) => {
+                    let mut r = Response::new(Full::new(Bytes::from(json)));
+                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    r
+                }
+                Err(e) => {
+                    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&e).expect("json"))));
+                    *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    r
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// The frontend container: the public HTTP API.
+pub async fn run_frontend(listen: SocketAddr, ingress: SocketAddr) {
+    let state = Arc::new((IngressClient::new(ingress), SessionIds::default()));
+    http::serve("traffic", listen, move |req: Request<Incoming>| {
+        let state = state.clone();
+        async move {
+            if req.uri().path() == "/healthz" {
+                return healthz();
+            }
+            let header =
+                |name| req.headers().get_all(name).iter().filter_map(|v: &HeaderValue| v.to_str().ok()).collect::<Vec<_>>().join("; ");
+            let (cookie, content_type) = (header(COOKIE), header(CONTENT_TYPE));
+            let method = req.method().as_str().to_string();
+            let path = req.uri().path().to_string();
+            let query = req.uri().query().unwrap_or("").to_string();
+            let body = match read_body(req.into_body(), 1 << 20).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let (api, sessions) = &*state;
+            let raw = RawRequest { method: &method, path: &path, query: &query, content_type: &content_type, cookie: &cookie, body: &body };
+            let page = orchestrate(api, sessions, &raw).await;
+            let mut r = Response::new(Full::new(Bytes::from(page.body)));
+            *r.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if !page.set_cookie.is_empty() {
+                if let Ok(v) = HeaderValue::from_str(&page.set_cookie) {
+                    r.headers_mut().insert(SET_COOKIE, v);
+                }
+            }
+            r
+        }
+    })
+    .await
+}
+
+/// Whether `service` is one of the nine backend services.
+pub fn rpc_service_exists(service: &str) -> bool {
+    rpc::METHODS.iter().any(|(s, _)| *s == service)
+}

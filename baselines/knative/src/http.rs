@@ -1,0 +1,152 @@
+//! HTTP plumbing shared by every component: a server with graceful drain,
+//! a pooled client, and a buffered forward. Every hop is a real HTTP/1.1
+//! proxy: it parses the request, queues it, re-encodes and forwards it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+pub type Body = Full<Bytes>;
+pub type HttpClient = Client<HttpConnector, Body>;
+
+/// A client with connection pooling (what Envoy and the queue-proxy keep).
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).pool_idle_timeout(Duration::from_secs(90)).build(connector)
+}
+
+pub fn json_error(status: u16, message: &str) -> Response<Body> {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).expect("json");
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Reads a whole body (bounded).
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(json_error(413, &format!("cannot read body: {e}"))),
+    }
+}
+
+/// Forwards `req` to `upstream` (buffering the body), optionally setting
+/// the Host header; 502 when the upstream cannot be reached.
+pub async fn forward(client: &HttpClient, upstream: SocketAddr, host: Option<&str>, req: Request<Incoming>) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let body = match read_body(body, 64 << 20).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    parts.uri = match format!("http://{upstream}{path}").parse() {
+        Ok(u) => u,
+        Err(_) => return json_error(400, "bad request target"),
+    };
+    if let Some(h) = host {
+        if let Ok(v) = HeaderValue::from_str(h) {
+            parts.headers.insert(HOST, v);
+        }
+    }
+    match client.request(Request::from_parts(parts, Full::new(body))).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            match body.collect().await {
+                Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
+                Err(e) => json_error(502, &format!("upstream {upstream} broke off: {e}")),
+            }
+        }
+        Err(e) => json_error(502, &format!("upstream {upstream} unreachable: {e}")),
+    }
+}
+
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|&s| s).await;
+}
+
+/// Binds `addr`, prints `listening <label> http://ADDR` (for the launcher), and
+/// serves `handler` until SIGTERM/SIGINT, then drains open connections.
+pub async fn serve<H, F>(label: &str, addr: SocketAddr, handler: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let local = listener.local_addr().expect("bound");
+    println!("listening {label} http://{local}");
+    let _ = std::io::stdout().flush();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        let _ = stop_tx.send(true);
+    });
+    let open = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(Notify::new());
+    let mut stop = stop_rx.clone();
+    loop {
+        let (stream, _) = tokio::select! {
+            a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+            _ = stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let (open, closed, mut stop) = (open.clone(), closed.clone(), stop_rx.clone());
+        open.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let h = handler.clone();
+                async move { Ok::<_, Infallible>(h(req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
+            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
+                closed.notify_waiters();
+            }
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while open.load(Ordering::SeqCst) > 0 {
+            let n = closed.notified();
+            if open.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            n.await;
+        }
+    })
+    .await;
+}

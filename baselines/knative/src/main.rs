@@ -1,0 +1,93 @@
+//! `knative-model`: the components of a local model of Knative Serving's
+//! data path. Each runs as its own process (as pods do), so CPU and context
+//! switches can be attributed per component. Not Knative itself: a model
+//! of its data path, labelled as such in every report.
+
+mod boutique;
+mod http;
+mod ingress;
+mod queue_proxy;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "knative-model", about = "Local model of Knative Serving's data path (ingress, queue-proxy, user containers)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Host-routing ingress (Envoy's role): `--route SERVICE=ADDR`.
+    Ingress {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long = "route", value_parser = parse_route)]
+        routes: Vec<(String, SocketAddr)>,
+        /// Service for requests whose Host is not `<service>.<ns>.example.com`.
+        #[arg(long)]
+        default_service: Option<String>,
+    },
+    /// The queue-proxy sidecar of one user container.
+    QueueProxy {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// containerConcurrency (0 = unlimited).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10_000)]
+        queue_depth: usize,
+        #[arg(long, default_value_t = 300_000)]
+        timeout_ms: u64,
+    },
+    /// A user container: an Online Boutique service (or the frontend).
+    Boutique {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        ingress: SocketAddr,
+    },
+}
+
+fn parse_route(s: &str) -> Result<(String, SocketAddr), String> {
+    let (name, addr) = s.split_once('=').ok_or("expected SERVICE=ADDR")?;
+    Ok((name.to_string(), addr.parse().map_err(|e| format!("{addr}: {e}"))?))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    rt.block_on(async move {
+        match cli.command {
+            Command::Ingress { listen, routes, default_service } => {
+                let routes: HashMap<String, SocketAddr> = routes.into_iter().collect();
+                ingress::run(listen, ingress::Ingress::new(routes, default_service.as_deref())).await
+            }
+            Command::QueueProxy { listen, metrics, upstream, concurrency, queue_depth, timeout_ms } => {
+                let cfg = queue_proxy::QueueProxyConfig { upstream, concurrency, queue_depth, timeout: Duration::from_millis(timeout_ms) };
+                queue_proxy::run(listen, metrics, cfg).await
+            }
+            Command::Boutique { service, listen, ingress } => {
+                if service == "frontend" {
+                    boutique::run_frontend(listen, ingress).await
+                } else if boutique::rpc_service_exists(&service) {
+                    boutique::run_service(service, listen, ingress).await
+                } else {
+                    eprintln!("no Online Boutique service {service:?}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,363 @@
+//! Bringing a deployment of any mode up and down, as OS processes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The comparison modes (DESIGN.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    SSpright,
+    DSpright,
+    ESpright,
+    Knative,
+    Grpc,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 5] = [Mode::SSpright, Mode::DSpright, Mode::ESpright, Mode::Knative, Mode::Grpc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::SSpright => "s-spright",
+            Mode::DSpright => "d-spright",
+            Mode::ESpright => "e-spright",
+            Mode::Knative => "knative",
+            Mode::Grpc => "grpc",
+        }
+    }
+
+    /// How reports label it (a local model is not "Knative").
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Knative => "knative (local model of Knative's data path)",
+            m => m.name(),
+        }
+    }
+
+    fn transport(self) -> Option<&'static str> {
+        match self {
+            Mode::SSpright => Some("skmsg"),
+            Mode::DSpright => Some("ring"),
+            Mode::ESpright => Some("eventring"),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode {s:?} (s-spright, d-spright, e-spright, knative, grpc)"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Boutique,
+    Motion,
+    Parking,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Boutique => "boutique",
+            Workload::Motion => "motion",
+            Workload::Parking => "parking",
+        }
+    }
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Workload::Boutique, Workload::Motion, Workload::Parking]
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?} (boutique, motion, parking)"))
+    }
+}
+
+/// What a process is, for grouping CPU and counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The SPRIGHT gateway (with its control plane) or the Knative ingress.
+    Gateway,
+    /// A Knative queue-proxy.
+    Sidecar,
+    Function,
+    Orchestrator,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Sidecar => "sidecar",
+            Role::Function => "function",
+            Role::Orchestrator => "orchestrator",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub name: String,
+    pub role: Role,
+    pub pid: u32,
+}
+
+/// Where the launched binaries are and which workspace to build them from.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub dir: PathBuf,
+    pub release: bool,
+}
+
+impl Binaries {
+    /// The binaries next to this executable (`target/<profile>/`).
+    pub fn beside_current_exe() -> Self {
+        let exe = std::env::current_exe().expect("current exe");
+        let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        // `target/<profile>/deps/<test>` for tests, `target/<profile>/<bin>` otherwise.
+        let dir = if dir.ends_with("deps") { dir.parent().unwrap().to_path_buf() } else { dir };
+        let release = dir.file_name().is_some_and(|n| n == "release" || n == "bench");
+        Self { dir, release }
+    }
+
+    /// Path to `bin` of `package`, building it first if it is missing.
+    pub fn get(&self, package: &str, bin: &str) -> Result<PathBuf, String> {
+        let path = self.dir.join(bin);
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "-p", package, "--bin", bin]);
+            if self.release {
+                cmd.arg("--release");
+            }
+            eprintln!("harness: building {bin} ({})", if self.release { "release" } else { "dev" });
+            let st = cmd.status().map_err(|e| format!("cannot run cargo to build {bin}: {e}"))?;
+            if !st.success() || !path.exists() {
+                return Err(format!("building {bin} failed; build it with `cargo build -p {package}`"));
+            }
+        }
+        Ok(path)
+    }
+}
+
+fn workspace_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// A running deployment; dropping it tears everything down.
+pub struct Deployment {
+    pub mode: Mode,
+    pub workload: Workload,
+    pub addr: SocketAddr,
+    /// Processes we started (`Some`) and those another process owns (`None`:
+    /// SPRIGHT's functions belong to its control plane).
+    children: Vec<(Component, Option<Child>)>,
+}
+
+fn spawn(cmd: &mut Command) -> Result<Child, String> {
+    // SAFETY: prctl is async-signal-safe. Children die with the harness.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The harness blocks SIGINT/SIGTERM to sigwait for them; a
+            // child must not inherit that mask or it would never stop.
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))
+}
+
+/// Reads the child's stdout until a line starting with `prefix`, returns
+/// the rest of that line, and keeps draining stdout in the background.
+fn wait_line(child: &mut Child, prefix: &str, timeout: Duration) -> Result<String, String> {
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(out);
+        let mut line = String::new();
+        let mut sent = false;
+        while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            if !sent && line.starts_with(&wanted) {
+                let _ = tx.send(line.trim_end().to_string());
+                sent = true;
+            }
+            line.clear();
+        }
+        let mut sink = Vec::new();
+        let _ = r.read_to_end(&mut sink);
+    });
+    rx.recv_timeout(timeout).map_err(|_| format!("no {prefix:?} line within {timeout:?} (see its stderr above)"))
+}
+
+fn addr_in(line: &str) -> Result<SocketAddr, String> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("no address in {line:?}"))
+}
+
+/// A concrete address for `listen` (port 0 picks a free port now).
+fn resolve(listen: SocketAddr) -> Result<SocketAddr, String> {
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    TcpListener::bind(listen).and_then(|l| l.local_addr()).map_err(|e| format!("cannot find a free port on {listen}: {e}"))
+}
+
+const LOCAL: &str = "127.0.0.1:0";
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Deployment {
+    pub fn up(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries) -> Result<Self, String> {
+        let mut d = Self { mode, workload, addr: listen, children: Vec::new() };
+        match (mode, workload) {
+            (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins)?,
+            (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
+            (m, w) => return Err(format!("mode {} does not run workload {} yet", m.name(), w.name())),
+        }
+        Ok(d)
+    }
+
+    fn push(&mut self, name: impl Into<String>, role: Role, child: Child) {
+        let pid = child.id();
+        self.children.push((Component { name: name.into(), role, pid }, Some(child)));
+    }
+
+    fn up_spright(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
+        let bin = bins.get(w.name(), w.name())?;
+        let chain = workspace_file(&format!("workloads/{}/chain.yaml", w.name()));
+        let mut child = spawn(Command::new(bin).args(["run", "--chain"]).arg(chain).args([
+            "--transport",
+            self.mode.transport().unwrap(),
+            "--listen",
+            &listen.to_string(),
+        ]))?;
+        let line = wait_line(&mut child, "ready http://", START_TIMEOUT);
+        let gateway_pid = child.id();
+        self.push("gateway", Role::Gateway, child);
+        self.addr = addr_in(&line?)?;
+        // The functions are the control plane's children.
+        for pid in children_of(gateway_pid) {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .and_then(|c| c.split('\0').skip_while(|a| *a != "--function").nth(1).map(|id| format!("fn{id}")))
+                .unwrap_or_else(|| format!("pid{pid}"));
+            self.children.push((Component { name, role: Role::Function, pid }, None));
+        }
+        Ok(())
+    }
+
+    fn up_knative_boutique(&mut self, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
+        let bin = bins.get("knative-model", "knative-model")?;
+        let ingress = resolve(listen)?;
+        let services =
+            ["frontend", "currency", "productcatalog", "cart", "recommendation", "shipping", "checkout", "payment", "email", "ad"];
+        let mut routes = Vec::new();
+        for s in services {
+            let mut c = spawn(Command::new(&bin).args(["boutique", "--service", s, "--listen", LOCAL, "--ingress", &ingress.to_string()]))?;
+            let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
+            self.push(s, Role::Function, c);
+            let container = addr_in(&line?)?;
+            let mut q = spawn(Command::new(&bin).args([
+                "queue-proxy",
+                "--listen",
+                LOCAL,
+                "--metrics",
+                LOCAL,
+                "--upstream",
+                &container.to_string(),
+            ]))?;
+            let line = wait_line(&mut q, "listening traffic", START_TIMEOUT);
+            self.push(format!("{s}-queue-proxy"), Role::Sidecar, q);
+            routes.push(format!("{s}={}", addr_in(&line?)?));
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.args(["ingress", "--listen", &ingress.to_string(), "--default-service", "frontend"]);
+        for r in &routes {
+            cmd.args(["--route", r]);
+        }
+        let mut i = spawn(&mut cmd)?;
+        let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
+        self.push("ingress", Role::Gateway, i);
+        self.addr = addr_in(&line?)?;
+        Ok(())
+    }
+
+    pub fn components(&self) -> Vec<Component> {
+        self.children.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// SIGTERM everything (front door first), SIGKILL what is left after
+    /// the grace period, reap.
+    pub fn down(&mut self) {
+        let mut order: Vec<usize> = (0..self.children.len()).collect();
+        order.sort_by_key(|&i| match self.children[i].0.role {
+            Role::Gateway => 0,
+            Role::Orchestrator => 1,
+            Role::Sidecar => 2,
+            Role::Function => 3,
+        });
+        for &i in &order {
+            if self.children[i].1.is_some() {
+                unsafe { libc::kill(self.children[i].0.pid as i32, libc::SIGTERM) };
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (c, child) in &mut self.children {
+            let Some(child) = child else { continue };
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        unsafe { libc::kill(c.pid as i32, libc::SIGKILL) };
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok()));
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,117 @@
+//! `harness up` in every mode: serves, answers identically, tears down.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use boutique::script::{sequence, ScriptedRequest as Request};
+use testkit::Http;
+
+fn script() -> Vec<Request> {
+    sequence(7, 220)
+}
+
+struct Up {
+    child: Child,
+    addr: SocketAddr,
+    pids: Vec<u32>,
+}
+
+fn up(mode: &str, workload: &str) -> Up {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["up", "--mode", mode, "--workload", workload, "--listen", "127.0.0.1:0", "--list-components"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    // From here on a failed assertion still tears the deployment down.
+    let mut d = Up { child, addr: "0.0.0.0:0".parse().unwrap(), pids: Vec::new() };
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("ready http://"), "{mode}: {line:?}");
+    d.addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).unwrap().parse().unwrap();
+    let mut pids = Vec::new();
+    let mut l = String::new();
+    while out.read_line(&mut l).unwrap() > 0 && l.trim() != "components end" {
+        if let Some(pid) = l.split_whitespace().find_map(|w| w.strip_prefix("pid=")) {
+            pids.push(pid.parse().unwrap());
+        }
+        l.clear();
+    }
+    assert!(pids.len() >= 3, "{mode}: components {pids:?}");
+    d.pids = pids;
+    d
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Up {
+    fn down(mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        assert!(self.child.wait().unwrap().success());
+        std::thread::sleep(Duration::from_millis(100));
+        for pid in &self.pids {
+            assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "component pid {pid} outlived teardown");
+        }
+        assert!(TcpStream::connect(self.addr).is_err(), "front door still listening");
+    }
+}
+
+/// Replays the seeded script; returns (status, body, set-cookie) per request.
+fn replay(addr: SocketAddr, script: &[Request]) -> Vec<(u16, String, String)> {
+    let mut http = Http::connect(addr);
+    script
+        .iter()
+        .map(|r| {
+            let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+            if !r.cookie.is_empty() {
+                headers.push(("cookie", r.cookie.as_str()));
+            }
+            let resp = http.request_with(r.method, &r.path, &headers, r.body.as_bytes());
+            (resp.status, resp.text(), resp.header("set-cookie").unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_mode_answers_the_seeded_script_identically() {
+    let script = script();
+    assert!(script.len() >= 200);
+    let mut reference: Option<(String, Vec<(u16, String, String)>)> = None;
+    for mode in ["s-spright", "d-spright", "e-spright", "knative"] {
+        let d = up(mode, "boutique");
+        let got = replay(d.addr, &script);
+        d.down();
+        match &reference {
+            None => reference = Some((mode.to_string(), got)),
+            Some((ref_mode, want)) => {
+                for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+                    assert_eq!(a, b, "request {i} ({} {}) differs between {ref_mode} and {mode}", script[i].method, script[i].path);
+                }
+            }
+        }
+    }
+    let (_, answers) = reference.unwrap();
+    for status in [200, 400, 402, 404] {
+        assert!(answers.iter().any(|(s, _, _)| *s == status), "the script exercises status {status}");
+    }
+}
+
+#[test]
+fn motion_and_parking_come_up_in_spright_modes_and_other_modes_say_why_not() {
+    for (mode, workload) in [("e-spright", "motion"), ("s-spright", "parking")] {
+        let d = up(mode, workload);
+        d.down();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_harness")).args(["up", "--mode", "grpc", "--workload", "motion"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not run workload motion"));
+}
