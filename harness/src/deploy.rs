@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use spright::control::chain::ChainFile;
+use spright::service_time::ServiceTimeOverride;
+
 /// The comparison modes (DESIGN.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -228,11 +231,14 @@ const LOCAL: &str = "127.0.0.1:0";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Deployment {
-    pub fn up(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries) -> Result<Self, String> {
+    /// Brings `workload` up in `mode`; `service_time_scale` multiplies every
+    /// emulated service time (1 = the paper's).
+    pub fn up(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries, service_time_scale: f64) -> Result<Self, String> {
         let mut d = Self { mode, workload, addr: listen, children: Vec::new() };
         match (mode, workload) {
-            (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins)?,
+            (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, service_time_scale)?,
             (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
+            (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, service_time_scale)?,
             (m, w) => return Err(format!("mode {} does not run workload {} yet", m.name(), w.name())),
         }
         Ok(d)
@@ -243,7 +249,7 @@ impl Deployment {
         self.children.push((Component { name: name.into(), role, pid }, Some(child)));
     }
 
-    fn up_spright(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
+    fn up_spright(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, scale: f64) -> Result<(), String> {
         let bin = bins.get(w.name(), w.name())?;
         let chain = workspace_file(&format!("workloads/{}/chain.yaml", w.name()));
         let mut child = spawn(Command::new(bin).args(["run", "--chain"]).arg(chain).args([
@@ -251,6 +257,8 @@ impl Deployment {
             self.mode.transport().unwrap(),
             "--listen",
             &listen.to_string(),
+            "--service-time-scale",
+            &scale.to_string(),
         ]))?;
         let line = wait_line(&mut child, "ready http://", START_TIMEOUT);
         let gateway_pid = child.id();
@@ -299,6 +307,72 @@ impl Deployment {
         let mut i = spawn(&mut cmd)?;
         let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
         self.push("ingress", Role::Gateway, i);
+        self.addr = addr_in(&line?)?;
+        Ok(())
+    }
+
+    /// Motion or parking on the Knative model: a container and queue-proxy
+    /// per function (pre-warmed), the ingress, and the front-end
+    /// orchestrator on the public address.
+    fn up_knative_functions(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, scale: f64) -> Result<(), String> {
+        let bin = bins.get("knative-model", "knative-model")?;
+        let chain = ChainFile::load(&workspace_file(&format!("workloads/{}/chain.yaml", w.name()))).map_err(|e| e.to_string())?;
+        let spec = &chain.chains[0];
+        let mut routes = Vec::new();
+        for f in &spec.functions {
+            let st = ServiceTimeOverride { scale, mode: None }.apply(f.service_time);
+            let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
+            let mut c = spawn(Command::new(&bin).args([
+                w.name(),
+                "--function",
+                &f.name,
+                "--listen",
+                LOCAL,
+                "--service-ms",
+                &ms.to_string(),
+                "--service-mode",
+                mode,
+            ]))?;
+            let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
+            self.push(f.name.clone(), Role::Function, c);
+            let container = addr_in(&line?)?;
+            // As many in flight as the SPRIGHT function has worker threads.
+            let concurrency = f.threads.to_string();
+            let mut q = spawn(Command::new(&bin).args([
+                "queue-proxy",
+                "--listen",
+                LOCAL,
+                "--metrics",
+                LOCAL,
+                "--upstream",
+                &container.to_string(),
+                "--concurrency",
+                &concurrency,
+            ]))?;
+            let line = wait_line(&mut q, "listening traffic", START_TIMEOUT);
+            self.push(format!("{}-queue-proxy", f.name), Role::Sidecar, q);
+            routes.push(format!("{}={}", f.name, addr_in(&line?)?));
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.args(["ingress", "--listen", LOCAL]);
+        for r in &routes {
+            cmd.args(["--route", r]);
+        }
+        let mut i = spawn(&mut cmd)?;
+        let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
+        self.push("ingress", Role::Gateway, i);
+        let ingress = addr_in(&line?)?;
+        let mut o = spawn(Command::new(&bin).args([
+            w.name(),
+            "--function",
+            "orchestrator",
+            "--listen",
+            &listen.to_string(),
+            "--ingress",
+            &ingress.to_string(),
+        ]))?;
+        let line = wait_line(&mut o, "listening traffic", START_TIMEOUT);
+        self.push("orchestrator", Role::Orchestrator, o);
         self.addr = addr_in(&line?)?;
         Ok(())
     }

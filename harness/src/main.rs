@@ -34,6 +34,9 @@ enum Command {
         /// Also print every component: name, role, pid.
         #[arg(long)]
         list_components: bool,
+        /// Multiply every emulated service time (1 = the paper's).
+        #[arg(long, default_value_t = 1.0)]
+        service_time_scale: f64,
     },
 }
 
@@ -51,7 +54,7 @@ fn wait_for_signal() {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Up { mode, workload, listen, list_components } => {
+        Command::Up { mode, workload, listen, list_components, service_time_scale } => {
             // Block the signals first so that none is lost before sigwait.
             let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
             unsafe {
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
                 libc::sigaddset(&mut set, libc::SIGTERM);
                 libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             }
-            let mut d = match Deployment::up(mode, workload, listen, &Binaries::beside_current_exe()) {
+            let mut d = match Deployment::up(mode, workload, listen, &Binaries::beside_current_exe(), service_time_scale) {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("harness: {e}");
@@ -76,7 +79,7 @@ fn main() -> ExitCode {
             }
             let _ = std::io::stdout().flush();
             wait_for_signal();
-            eprintln!("harness: tearing down {}", mode.label());
+            eprintln!("harness: tearing down {} of {}", mode.label(), d.workload.name());
             d.down();
             ExitCode::SUCCESS
         }

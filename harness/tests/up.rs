@@ -19,8 +19,24 @@ struct Up {
 }
 
 fn up(mode: &str, workload: &str) -> Up {
+    up_scaled(mode, workload, 1.0)
+}
+
+fn up_scaled(mode: &str, workload: &str, service_time_scale: f64) -> Up {
+    let scale = service_time_scale.to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["up", "--mode", mode, "--workload", workload, "--listen", "127.0.0.1:0", "--list-components"])
+        .args([
+            "up",
+            "--mode",
+            mode,
+            "--workload",
+            workload,
+            "--listen",
+            "127.0.0.1:0",
+            "--list-components",
+            "--service-time-scale",
+            &scale,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -85,7 +101,8 @@ fn replay(addr: SocketAddr, script: &[Request]) -> Vec<(u16, String, String)> {
 fn every_mode_answers_the_seeded_script_identically() {
     let script = script();
     assert!(script.len() >= 200);
-    let mut reference: Option<(String, Vec<(u16, String, String)>)> = None;
+    type Answers = Vec<(u16, String, String)>;
+    let mut reference: Option<(String, Answers)> = None;
     for mode in ["s-spright", "d-spright", "e-spright", "knative"] {
         let d = up(mode, "boutique");
         let got = replay(d.addr, &script);
@@ -105,11 +122,66 @@ fn every_mode_answers_the_seeded_script_identically() {
     }
 }
 
+/// (method, path, content-type, body)
+type Raw = (&'static str, &'static str, String, Vec<u8>);
+
+fn motion_script() -> Vec<Raw> {
+    let form = "application/x-www-form-urlencoded".to_string();
+    let json = "application/json".to_string();
+    vec![
+        ("POST", "/motion", json.clone(), br#"{"sensor_id":"s001","timestamp":1000,"value":0.9}"#.to_vec()),
+        ("POST", "/motion", form.clone(), b"sensor_id=s002&timestamp=1500&value=0.2".to_vec()),
+        ("POST", "/motion", form.clone(), b"sensor_id=s001&timestamp=20000&value=0".to_vec()),
+        ("POST", "/motion", form.clone(), b"sensor_id=s001&timestamp=31000&value=0".to_vec()),
+        ("POST", "/motion", form.clone(), b"sensor_id=s001&timestamp=1".to_vec()),
+        ("POST", "/motion", json, b"{broken".to_vec()),
+        ("POST", "/nowhere", form, b"x=1".to_vec()),
+    ]
+}
+
+fn parking_script() -> Vec<Raw> {
+    use parking::core::{with_comment, SAMPLE_JPEG};
+    let jpeg = "image/jpeg".to_string();
+    let car = |n: u32| with_comment(SAMPLE_JPEG, &format!("car {n}"));
+    let mut multipart = b"--bb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.jpg\"\r\n\r\n".to_vec();
+    multipart.extend_from_slice(&car(3));
+    multipart.extend_from_slice(b"\r\n--bb--\r\n");
+    vec![
+        ("POST", "/parking/new", jpeg.clone(), car(1)),
+        ("POST", "/parking/known", jpeg.clone(), car(1)),
+        ("POST", "/parking/known", jpeg.clone(), car(2)),
+        ("POST", "/parking/new", "multipart/form-data; boundary=bb".into(), multipart),
+        ("POST", "/parking/known", jpeg, b"GIF89a not a jpeg".to_vec()),
+        ("POST", "/parking/new", "text/plain".into(), b"hello".to_vec()),
+    ]
+}
+
+fn replay_raw(addr: SocketAddr, script: &[Raw]) -> Vec<(u16, String)> {
+    let mut http = Http::connect(addr);
+    script
+        .iter()
+        .map(|(m, p, ct, body)| {
+            let r = http.request_with(m, p, &[("content-type", ct.as_str())], body);
+            (r.status, r.text())
+        })
+        .collect()
+}
+
 #[test]
-fn motion_and_parking_come_up_in_spright_modes_and_other_modes_say_why_not() {
-    for (mode, workload) in [("e-spright", "motion"), ("s-spright", "parking")] {
-        let d = up(mode, workload);
-        d.down();
+fn motion_and_parking_answer_identically_in_every_mode() {
+    for (workload, script) in [("motion", motion_script()), ("parking", parking_script())] {
+        let mut reference: Option<(&str, Vec<(u16, String)>)> = None;
+        for mode in ["s-spright", "d-spright", "e-spright", "knative"] {
+            let d = up_scaled(mode, workload, 0.01);
+            let got = replay_raw(d.addr, &script);
+            d.down();
+            match &reference {
+                None => reference = Some((mode, got)),
+                Some((m0, want)) => assert_eq!(want, &got, "{workload}: {m0} and {mode} differ"),
+            }
+        }
+        let (_, answers) = reference.unwrap();
+        assert!(answers.iter().any(|(s, _)| *s == 200) && answers.iter().any(|(s, _)| *s >= 400), "{workload}: {answers:?}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_harness")).args(["up", "--mode", "grpc", "--workload", "motion"]).output().unwrap();
     assert!(!out.status.success());

@@ -6,6 +6,7 @@
 mod boutique;
 mod http;
 mod ingress;
+mod iot;
 mod queue_proxy;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use spright::service_time::{ServiceMode, ServiceTime};
 
 #[derive(Parser)]
 #[command(name = "knative-model", about = "Local model of Knative Serving's data path (ingress, queue-proxy, user containers)")]
@@ -49,6 +51,34 @@ enum Command {
         #[arg(long, default_value_t = 300_000)]
         timeout_ms: u64,
     },
+    /// A motion-detection container: `sensor`, `actuator` or `orchestrator`.
+    Motion {
+        #[arg(long)]
+        function: String,
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The ingress (the orchestrator calls the functions through it).
+        #[arg(long)]
+        ingress: Option<SocketAddr>,
+        /// Emulated service time per request (as in the workload's chain file).
+        #[arg(long, default_value_t = 0.0)]
+        service_ms: f64,
+        #[arg(long, default_value = "sleep")]
+        service_mode: ServiceMode,
+    },
+    /// A parking container: `detection`, `search`, `index`, `charging`, `persist` or `orchestrator`.
+    Parking {
+        #[arg(long)]
+        function: String,
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        ingress: Option<SocketAddr>,
+        #[arg(long, default_value_t = 0.0)]
+        service_ms: f64,
+        #[arg(long, default_value = "sleep")]
+        service_mode: ServiceMode,
+    },
     /// A user container: an Online Boutique service (or the frontend).
     Boutique {
         #[arg(long)]
@@ -58,6 +88,15 @@ enum Command {
         #[arg(long)]
         ingress: SocketAddr,
     },
+}
+
+fn service(ms: f64, mode: ServiceMode) -> Option<ServiceTime> {
+    (ms > 0.0).then_some(ServiceTime { ms, mode })
+}
+
+fn fail(msg: &str) {
+    eprintln!("knative-model: {msg}");
+    std::process::exit(2);
 }
 
 fn parse_route(s: &str) -> Result<(String, SocketAddr), String> {
@@ -78,6 +117,18 @@ fn main() {
                 let cfg = queue_proxy::QueueProxyConfig { upstream, concurrency, queue_depth, timeout: Duration::from_millis(timeout_ms) };
                 queue_proxy::run(listen, metrics, cfg).await
             }
+            Command::Motion { function, listen, ingress, service_ms, service_mode } => match (function.as_str(), ingress) {
+                ("orchestrator", Some(ingress)) => iot::run_motion_orchestrator(listen, ingress).await,
+                ("sensor" | "actuator", _) => iot::run_motion_function(function, listen, service(service_ms, service_mode)).await,
+                _ => fail(&format!("motion has no function {function:?} (or the orchestrator lacks --ingress)")),
+            },
+            Command::Parking { function, listen, ingress, service_ms, service_mode } => match (function.as_str(), ingress) {
+                ("orchestrator", Some(ingress)) => iot::run_parking_orchestrator(listen, ingress).await,
+                ("detection" | "search" | "index" | "charging" | "persist", _) => {
+                    iot::run_parking_function(function, listen, service(service_ms, service_mode)).await
+                }
+                _ => fail(&format!("parking has no function {function:?} (or the orchestrator lacks --ingress)")),
+            },
             Command::Boutique { service, listen, ingress } => {
                 if service == "frontend" {
                     boutique::run_frontend(listen, ingress).await
