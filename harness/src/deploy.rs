@@ -231,14 +231,26 @@ const LOCAL: &str = "127.0.0.1:0";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Deployment {
-    /// Brings `workload` up in `mode`; `service_time_scale` multiplies every
-    /// emulated service time (1 = the paper's).
-    pub fn up(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries, service_time_scale: f64) -> Result<Self, String> {
+    /// Brings `workload` up in `mode`. `service_time_scale` multiplies every
+    /// emulated service time (1 = the paper's); `scale_to_zero` (Knative
+    /// mode, motion and parking) puts the functions behind the activator,
+    /// which starts them on demand and stops them after that idle window.
+    pub fn up_with(
+        mode: Mode,
+        workload: Workload,
+        listen: SocketAddr,
+        bins: &Binaries,
+        service_time_scale: f64,
+        scale_to_zero: Option<Duration>,
+    ) -> Result<Self, String> {
+        if scale_to_zero.is_some() && (mode != Mode::Knative || workload == Workload::Boutique) {
+            return Err("scale-to-zero applies to knative mode with motion or parking (Online Boutique runs with min = max scale 1, as in the paper)".into());
+        }
         let mut d = Self { mode, workload, addr: listen, children: Vec::new() };
         match (mode, workload) {
             (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, service_time_scale)?,
             (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
-            (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, service_time_scale)?,
+            (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, service_time_scale, scale_to_zero)?,
             (m, w) => return Err(format!("mode {} does not run workload {} yet", m.name(), w.name())),
         }
         Ok(d)
@@ -314,12 +326,36 @@ impl Deployment {
     /// Motion or parking on the Knative model: a container and queue-proxy
     /// per function (pre-warmed), the ingress, and the front-end
     /// orchestrator on the public address.
-    fn up_knative_functions(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, scale: f64) -> Result<(), String> {
+    fn up_knative_functions(
+        &mut self,
+        w: Workload,
+        listen: SocketAddr,
+        bins: &Binaries,
+        scale: f64,
+        scale_to_zero: Option<Duration>,
+    ) -> Result<(), String> {
         let bin = bins.get("knative-model", "knative-model")?;
         let chain = ChainFile::load(&workspace_file(&format!("workloads/{}/chain.yaml", w.name()))).map_err(|e| e.to_string())?;
         let spec = &chain.chains[0];
         let mut routes = Vec::new();
-        for f in &spec.functions {
+        if let Some(idle) = scale_to_zero {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["activator", "--listen", LOCAL, "--idle-ms", &idle.as_millis().to_string()]);
+            for f in &spec.functions {
+                let st = ServiceTimeOverride { scale, mode: None }.apply(f.service_time);
+                let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
+                cmd.args([
+                    "--service",
+                    &format!("{}|{}|{} --function {} --service-ms {ms} --service-mode {mode}", f.name, f.threads, w.name(), f.name),
+                ]);
+            }
+            let mut a = spawn(&mut cmd)?;
+            let line = wait_line(&mut a, "listening traffic", START_TIMEOUT);
+            self.push("activator", Role::Gateway, a);
+            let activator = addr_in(&line?)?;
+            routes.extend(spec.functions.iter().map(|f| format!("{}={activator}", f.name)));
+        }
+        for f in spec.functions.iter().filter(|_| scale_to_zero.is_none()) {
             let st = ServiceTimeOverride { scale, mode: None }.apply(f.service_time);
             let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
             let mut c = spawn(Command::new(&bin).args([

@@ -37,6 +37,10 @@ enum Command {
         /// Multiply every emulated service time (1 = the paper's).
         #[arg(long, default_value_t = 1.0)]
         service_time_scale: f64,
+        /// Knative mode, motion/parking: scale functions to zero after this idle
+        /// window (the activator starts them on the next request). Default: pre-warmed.
+        #[arg(long)]
+        scale_to_zero_ms: Option<u64>,
     },
 }
 
@@ -54,7 +58,7 @@ fn wait_for_signal() {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Up { mode, workload, listen, list_components, service_time_scale } => {
+        Command::Up { mode, workload, listen, list_components, service_time_scale, scale_to_zero_ms } => {
             // Block the signals first so that none is lost before sigwait.
             let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
             unsafe {
@@ -63,7 +67,14 @@ fn main() -> ExitCode {
                 libc::sigaddset(&mut set, libc::SIGTERM);
                 libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             }
-            let mut d = match Deployment::up(mode, workload, listen, &Binaries::beside_current_exe(), service_time_scale) {
+            let mut d = match Deployment::up_with(
+                mode,
+                workload,
+                listen,
+                &Binaries::beside_current_exe(),
+                service_time_scale,
+                scale_to_zero_ms.map(std::time::Duration::from_millis),
+            ) {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("harness: {e}");

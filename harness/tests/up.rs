@@ -187,3 +187,64 @@ fn motion_and_parking_answer_identically_in_every_mode() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not run workload motion"));
 }
+
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Knative scale-to-zero: functions start on the first request (a real
+/// cold start through the activator), stop after the idle window, and
+/// start again on the next request.
+#[test]
+fn knative_functions_scale_to_zero_and_cold_start() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "up",
+            "--mode",
+            "knative",
+            "--workload",
+            "motion",
+            "--listen",
+            "127.0.0.1:0",
+            "--list-components",
+            "--scale-to-zero-ms",
+            "600",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut d = Up { child, addr: "0.0.0.0:0".parse().unwrap(), pids: Vec::new() };
+    let mut activator = 0;
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && line.trim() != "components end" {
+        if let Some(a) = line.strip_prefix("ready http://") {
+            d.addr = a.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        if line.starts_with("component activator") {
+            activator = line.split_whitespace().find_map(|w| w.strip_prefix("pid=")).unwrap().parse().unwrap();
+        }
+        line.clear();
+    }
+    assert!(activator > 0);
+    assert!(children_of(activator).is_empty(), "nothing runs before the first request");
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let r = Http::connect(d.addr).request_with("POST", "/motion", &form, b"sensor_id=s1&timestamp=1&value=1");
+    assert_eq!((r.status, r.text()), (200, r#"{"sensor_id":"s1","timestamp":1,"motion":true,"light":"on","changed":true}"#.to_string()));
+    assert_eq!(children_of(activator).len(), 4, "sensor and actuator, each with its queue-proxy");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(children_of(activator).is_empty(), "scaled to zero after the idle window");
+    let r = Http::connect(d.addr).request_with("POST", "/motion", &form, b"sensor_id=s1&timestamp=2&value=1");
+    assert_eq!(r.status, 200, "cold start again: {}", r.text());
+    d.down();
+}

@@ -3,6 +3,7 @@
 //! switches can be attributed per component. Not Knative itself: a model
 //! of its data path, labelled as such in every report.
 
+mod activator;
 mod boutique;
 mod http;
 mod ingress;
@@ -50,6 +51,17 @@ enum Command {
         queue_depth: usize,
         #[arg(long, default_value_t = 300_000)]
         timeout_ms: u64,
+    },
+    /// The activator: starts scale-to-zero services on demand, stops idle ones.
+    Activator {
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Idle window before a service is scaled to zero.
+        #[arg(long, default_value_t = 60_000)]
+        idle_ms: u64,
+        /// `NAME|CONCURRENCY|CONTAINER ARGS` (args of this executable).
+        #[arg(long = "service")]
+        services: Vec<activator::ServiceSpec>,
     },
     /// A motion-detection container: `sensor`, `actuator` or `orchestrator`.
     Motion {
@@ -116,6 +128,10 @@ fn main() {
             Command::QueueProxy { listen, metrics, upstream, concurrency, queue_depth, timeout_ms } => {
                 let cfg = queue_proxy::QueueProxyConfig { upstream, concurrency, queue_depth, timeout: Duration::from_millis(timeout_ms) };
                 queue_proxy::run(listen, metrics, cfg).await
+            }
+            Command::Activator { listen, idle_ms, services } => {
+                let exe = std::env::current_exe().expect("current exe");
+                activator::run(listen, activator::Activator::new(exe, services, Duration::from_millis(idle_ms))).await
             }
             Command::Motion { function, listen, ingress, service_ms, service_mode } => match (function.as_str(), ingress) {
                 ("orchestrator", Some(ingress)) => iot::run_motion_orchestrator(listen, ingress).await,
