@@ -16,34 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use boutique::core::catalog::PRODUCTS;
+use boutique::script::mix_task as task;
 use testkit::{Http, Spright};
 
 const RATE: f64 = 150.0;
 const PHASE: Duration = Duration::from_secs(6);
 const WORKERS: usize = 16;
-const CHECKOUT: &str = "email=someone%40example.com&street_address=1600+Amphitheatre+Parkway&zip_code=94043&city=Mountain+View&state=CA&country=United+States&credit_card_number=4432801561520454&credit_card_expiration_month=1&credit_card_expiration_year=2039&credit_card_cvv=672";
-
-/// One task of the mix: the requests it sends, as (type, method, path, body).
-fn task(n: u64) -> Vec<(&'static str, &'static str, String, String)> {
-    let product = PRODUCTS[(n.wrapping_mul(2_654_435_761) % 9) as usize].id;
-    let add =
-        ("add_to_cart", "POST", "/cart".to_string(), format!("product_id={product}&quantity={}", [1, 2, 3, 4, 5, 10][(n % 6) as usize]));
-    // Weights 1/2/10/2/3/1 out of 19.
-    match n % 19 {
-        0 => vec![("home", "GET", "/".into(), String::new())],
-        1 | 2 => vec![(
-            "set_currency",
-            "POST",
-            "/setCurrency".into(),
-            format!("currency_code={}", ["EUR", "USD", "JPY", "CAD"][(n % 4) as usize]),
-        )],
-        3..=12 => vec![("product", "GET", format!("/product/{product}"), String::new())],
-        13 | 14 => vec![("product", "GET", format!("/product/{product}"), String::new()), add],
-        15..=17 => vec![("view_cart", "GET", "/cart".into(), String::new())],
-        _ => vec![add, ("checkout", "POST", "/cart/checkout".into(), CHECKOUT.into())],
-    }
-}
 
 #[derive(Default)]
 struct Results {

@@ -66,6 +66,29 @@ pub fn sequence(seed: u64, n: usize) -> Vec<ScriptedRequest> {
     out
 }
 
+/// One task of WORKLOADS.md's load mix (weights home 1, set currency 2,
+/// product 10, add to cart 2 = product page then add, view cart 3,
+/// checkout 1 = add then place order): its requests as
+/// (request type, method, path, form body).
+pub fn mix_task(n: u64) -> Vec<(&'static str, &'static str, String, String)> {
+    let product = PRODUCTS[(n.wrapping_mul(2_654_435_761) % 9) as usize].id;
+    let add =
+        ("add_to_cart", "POST", "/cart".to_string(), format!("product_id={product}&quantity={}", [1, 2, 3, 4, 5, 10][(n % 6) as usize]));
+    match n % 19 {
+        0 => vec![("home", "GET", "/".into(), String::new())],
+        1 | 2 => vec![(
+            "set_currency",
+            "POST",
+            "/setCurrency".into(),
+            format!("currency_code={}", ["EUR", "USD", "JPY", "CAD"][(n % 4) as usize]),
+        )],
+        3..=12 => vec![("product", "GET", format!("/product/{product}"), String::new())],
+        13 | 14 => vec![("product", "GET", format!("/product/{product}"), String::new()), add],
+        15..=17 => vec![("view_cart", "GET", "/cart".into(), String::new())],
+        _ => vec![add, ("checkout", "POST", "/cart/checkout".into(), format!("{CHECKOUT_FORM}{GOOD_CARD}"))],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,0 +1,133 @@
+//! Every mode side by side at one fixed, moderate rate of the Online
+//! Boutique mix: p50/p99 per request type and CPU-seconds per 1 000
+//! requests per component group. `cargo bench -p harness` (root for
+//! s-spright). The load is open loop (latency from each request's intended
+//! send time); everything is unpinned on this machine and says so.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use boutique::script::mix_task;
+use testkit::Http;
+
+const RATE: f64 = 60.0;
+const PHASE: Duration = Duration::from_secs(8);
+const WORKERS: usize = 12;
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let f: Vec<String> = s.rsplit_once(')')?.1.split_whitespace().map(String::from).collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tick)
+        })
+        .unwrap_or(0.0)
+}
+
+fn group_cpu(components: &[(String, u32)]) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    for (role, pid) in components {
+        *m.entry(role.clone()).or_insert(0.0) += cpu_seconds(*pid);
+    }
+    m
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or_default().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let root = unsafe { libc::geteuid() } == 0;
+    println!("# Online Boutique, every mode at {RATE} tasks/s (open loop, {PHASE:?}, {WORKERS} keep-alive connections)");
+    println!(
+        "# CPUs {:?}, load generator and deployments unpinned; {} build",
+        spright::sys::allowed_cpus(),
+        if cfg!(debug_assertions) { "UNOPTIMIZED" } else { "optimized" }
+    );
+    println!("# knative = a local model of Knative Serving's data path (ingress, queue-proxies, containers), not Knative\n");
+    for mode in ["s-spright", "d-spright", "e-spright", "knative"] {
+        if mode == "s-spright" && !root {
+            println!("## {mode}: skipped (needs root)\n");
+            continue;
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["up", "--mode", mode, "--workload", "boutique", "--listen", "127.0.0.1:0", "--list-components"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut addr, mut components) = (None::<SocketAddr>, Vec::new());
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap() > 0 && line.trim() != "components end" {
+            if let Some(a) = line.strip_prefix("ready http://") {
+                addr = a.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+            if line.starts_with("component ") {
+                let role = line.split_whitespace().find_map(|w| w.strip_prefix("role=")).unwrap().to_string();
+                let pid = line.split_whitespace().find_map(|w| w.strip_prefix("pid=")).unwrap().parse().unwrap();
+                components.push((role, pid));
+            }
+            line.clear();
+        }
+        let addr = addr.expect("ready line");
+        let lat: Arc<Mutex<BTreeMap<&'static str, Vec<Duration>>>> = Arc::default();
+        let (ticket, errors, done, stop) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let cpu0 = group_cpu(&components);
+        let start = Instant::now();
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let (lat, ticket, errors, done, stop) = (lat.clone(), ticket.clone(), errors.clone(), done.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut http = Http::connect(addr);
+                    let cookie = format!("shop_session=bench{w}.USD");
+                    while !stop.load(Ordering::Relaxed) {
+                        let n = ticket.fetch_add(1, Ordering::Relaxed);
+                        let intended = start + Duration::from_secs_f64(n as f64 / RATE);
+                        if intended > start + PHASE {
+                            break;
+                        }
+                        if let Some(wait) = intended.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        for (kind, method, path, body) in mix_task(n) {
+                            let r = http.request_with(
+                                method,
+                                &path,
+                                &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")],
+                                body.as_bytes(),
+                            );
+                            done.fetch_add(1, Ordering::Relaxed);
+                            if r.status >= 500 {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            lat.lock().unwrap().entry(kind).or_default().push(intended.elapsed());
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(PHASE);
+        stop.store(true, Ordering::Relaxed);
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        let cpu1 = group_cpu(&components);
+        let n = done.load(Ordering::Relaxed);
+        println!("## {mode}: {n} requests, {} errors, {} processes", errors.load(Ordering::Relaxed), components.len());
+        println!("| request type | p50 | p99 |\n|---|---:|---:|");
+        for (kind, v) in lat.lock().unwrap().iter_mut() {
+            println!("| {kind} | {:.2} ms | {:.2} ms |", pct(v, 0.5), pct(v, 0.99));
+        }
+        let per_k: Vec<String> = cpu1.keys().map(|g| format!("{g} {:.2}", (cpu1[g] - cpu0[g]) / n.max(1) as f64 * 1000.0)).collect();
+        let total: f64 = cpu1.keys().map(|g| cpu1[g] - cpu0[g]).sum::<f64>() / n.max(1) as f64 * 1000.0;
+        println!("CPU-seconds per 1000 requests: total {total:.2} ({})\n", per_k.join(", "));
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let _ = child.wait();
+    }
+}
