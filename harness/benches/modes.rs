@@ -8,12 +8,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use boutique::script::mix_task;
-use testkit::Http;
+use testkit::load::drive;
 
 const RATE: f64 = 60.0;
 const PHASE: Duration = Duration::from_secs(8);
@@ -36,11 +34,6 @@ fn group_cpu(components: &[(String, u32)]) -> BTreeMap<String, f64> {
         *m.entry(role.clone()).or_insert(0.0) += cpu_seconds(*pid);
     }
     m
-}
-
-fn pct(v: &mut [Duration], p: f64) -> f64 {
-    v.sort();
-    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or_default().as_secs_f64() * 1e3
 }
 
 fn main() {
@@ -77,52 +70,15 @@ fn main() {
             line.clear();
         }
         let addr = addr.expect("ready line");
-        let lat: Arc<Mutex<BTreeMap<&'static str, Vec<Duration>>>> = Arc::default();
-        let (ticket, errors, done, stop) =
-            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let cpu0 = group_cpu(&components);
-        let start = Instant::now();
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|w| {
-                let (lat, ticket, errors, done, stop) = (lat.clone(), ticket.clone(), errors.clone(), done.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    let mut http = Http::connect(addr);
-                    let cookie = format!("shop_session=bench{w}.USD");
-                    while !stop.load(Ordering::Relaxed) {
-                        let n = ticket.fetch_add(1, Ordering::Relaxed);
-                        let intended = start + Duration::from_secs_f64(n as f64 / RATE);
-                        if intended > start + PHASE {
-                            break;
-                        }
-                        if let Some(wait) = intended.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                        for (kind, method, path, body) in mix_task(n) {
-                            let r = http.request_with(
-                                method,
-                                &path,
-                                &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")],
-                                body.as_bytes(),
-                            );
-                            done.fetch_add(1, Ordering::Relaxed);
-                            if r.status >= 500 {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                            lat.lock().unwrap().entry(kind).or_default().push(intended.elapsed());
-                        }
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(PHASE);
-        stop.store(true, Ordering::Relaxed);
-        workers.into_iter().for_each(|w| w.join().unwrap());
+        let mut res = drive(addr, Some(RATE), PHASE, WORKERS, mix_task, |w| format!("shop_session=bench{w}.USD"));
         let cpu1 = group_cpu(&components);
-        let n = done.load(Ordering::Relaxed);
-        println!("## {mode}: {n} requests, {} errors, {} processes", errors.load(Ordering::Relaxed), components.len());
+        let n = res.requests;
+        println!("## {mode}: {n} requests, {} errors, {} processes", res.errors_5xx, components.len());
         println!("| request type | p50 | p99 |\n|---|---:|---:|");
-        for (kind, v) in lat.lock().unwrap().iter_mut() {
-            println!("| {kind} | {:.2} ms | {:.2} ms |", pct(v, 0.5), pct(v, 0.99));
+        let kinds: Vec<&str> = res.latencies.keys().copied().collect();
+        for kind in kinds {
+            println!("| {kind} | {:.2} ms | {:.2} ms |", res.quantile_ms(kind, 0.5), res.quantile_ms(kind, 0.99));
         }
         let per_k: Vec<String> = cpu1.keys().map(|g| format!("{g} {:.2}", (cpu1[g] - cpu0[g]) / n.max(1) as f64 * 1000.0)).collect();
         let total: f64 = cpu1.keys().map(|g| cpu1[g] - cpu0[g]).sum::<f64>() / n.max(1) as f64 * 1000.0;

@@ -64,33 +64,9 @@ enum Command {
         services: Vec<activator::ServiceSpec>,
     },
     /// A motion-detection container: `sensor`, `actuator` or `orchestrator`.
-    Motion {
-        #[arg(long)]
-        function: String,
-        #[arg(long)]
-        listen: SocketAddr,
-        /// The ingress (the orchestrator calls the functions through it).
-        #[arg(long)]
-        ingress: Option<SocketAddr>,
-        /// Emulated service time per request (as in the workload's chain file).
-        #[arg(long, default_value_t = 0.0)]
-        service_ms: f64,
-        #[arg(long, default_value = "sleep")]
-        service_mode: ServiceMode,
-    },
+    Motion(FunctionContainer),
     /// A parking container: `detection`, `search`, `index`, `charging`, `persist` or `orchestrator`.
-    Parking {
-        #[arg(long)]
-        function: String,
-        #[arg(long)]
-        listen: SocketAddr,
-        #[arg(long)]
-        ingress: Option<SocketAddr>,
-        #[arg(long, default_value_t = 0.0)]
-        service_ms: f64,
-        #[arg(long, default_value = "sleep")]
-        service_mode: ServiceMode,
-    },
+    Parking(FunctionContainer),
     /// A user container: an Online Boutique service (or the frontend).
     Boutique {
         #[arg(long)]
@@ -100,6 +76,23 @@ enum Command {
         #[arg(long)]
         ingress: SocketAddr,
     },
+}
+
+/// A motion or parking container.
+#[derive(clap::Args)]
+struct FunctionContainer {
+    #[arg(long)]
+    function: String,
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The ingress (the orchestrator calls the functions through it).
+    #[arg(long)]
+    ingress: Option<SocketAddr>,
+    /// Emulated service time per request (as in the workload's chain file).
+    #[arg(long, default_value_t = 0.0)]
+    service_ms: f64,
+    #[arg(long, default_value = "sleep")]
+    service_mode: ServiceMode,
 }
 
 fn service(ms: f64, mode: ServiceMode) -> Option<ServiceTime> {
@@ -133,18 +126,22 @@ fn main() {
                 let exe = std::env::current_exe().expect("current exe");
                 activator::run(listen, activator::Activator::new(exe, services, Duration::from_millis(idle_ms))).await
             }
-            Command::Motion { function, listen, ingress, service_ms, service_mode } => match (function.as_str(), ingress) {
-                ("orchestrator", Some(ingress)) => iot::run_motion_orchestrator(listen, ingress).await,
-                ("sensor" | "actuator", _) => iot::run_motion_function(function, listen, service(service_ms, service_mode)).await,
-                _ => fail(&format!("motion has no function {function:?} (or the orchestrator lacks --ingress)")),
-            },
-            Command::Parking { function, listen, ingress, service_ms, service_mode } => match (function.as_str(), ingress) {
-                ("orchestrator", Some(ingress)) => iot::run_parking_orchestrator(listen, ingress).await,
-                ("detection" | "search" | "index" | "charging" | "persist", _) => {
-                    iot::run_parking_function(function, listen, service(service_ms, service_mode)).await
+            Command::Motion(FunctionContainer { function, listen, ingress, service_ms, service_mode }) => {
+                match (function.as_str(), ingress) {
+                    ("orchestrator", Some(ingress)) => iot::run_motion_orchestrator(listen, ingress).await,
+                    ("sensor" | "actuator", _) => iot::run_motion_function(function, listen, service(service_ms, service_mode)).await,
+                    _ => fail(&format!("motion has no function {function:?} (or the orchestrator lacks --ingress)")),
                 }
-                _ => fail(&format!("parking has no function {function:?} (or the orchestrator lacks --ingress)")),
-            },
+            }
+            Command::Parking(FunctionContainer { function, listen, ingress, service_ms, service_mode }) => {
+                match (function.as_str(), ingress) {
+                    ("orchestrator", Some(ingress)) => iot::run_parking_orchestrator(listen, ingress).await,
+                    ("detection" | "search" | "index" | "charging" | "persist", _) => {
+                        iot::run_parking_function(function, listen, service(service_ms, service_mode)).await
+                    }
+                    _ => fail(&format!("parking has no function {function:?} (or the orchestrator lacks --ingress)")),
+                }
+            }
             Command::Boutique { service, listen, ingress } => {
                 if service == "frontend" {
                     boutique::run_frontend(listen, ingress).await

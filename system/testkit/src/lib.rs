@@ -9,6 +9,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod load;
+
 pub const TRANSPORTS: [&str; 3] = ["skmsg", "eventring", "ring"];
 
 /// The example chain shipped in system/examples.

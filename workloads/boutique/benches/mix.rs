@@ -12,28 +12,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use boutique::script::mix_task as task;
-use testkit::{Http, Spright};
+use testkit::load::drive;
+use testkit::Spright;
 
 const RATE: f64 = 150.0;
 const PHASE: Duration = Duration::from_secs(6);
 const WORKERS: usize = 16;
-
-#[derive(Default)]
-struct Results {
-    latencies: BTreeMap<&'static str, Vec<Duration>>,
-    errors: u64,
-    done: u64,
-}
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or_default()
-}
 
 fn cpu_by_process(sp: &Spright) -> BTreeMap<String, f64> {
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
@@ -52,59 +39,6 @@ fn cpu_by_process(sp: &Spright) -> BTreeMap<String, f64> {
         m.insert(f.to_string(), cpu(sp.function_pid(f)));
     }
     m
-}
-
-/// Runs the mix for `PHASE`: open loop at `rate` requests/s, or closed
-/// loop (as fast as possible) when `rate` is `None`.
-fn drive(sp: &Spright, rate: Option<f64>) -> (Results, f64) {
-    let results = Arc::new(Mutex::new(Results::default()));
-    let ticket = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|w| {
-            let (results, ticket, stop, addr) = (results.clone(), ticket.clone(), stop.clone(), sp.addr);
-            std::thread::spawn(move || {
-                let mut http = Http::connect(addr);
-                let cookie = format!("shop_session=bench{w}.USD");
-                while !stop.load(Ordering::Relaxed) {
-                    let n = ticket.fetch_add(1, Ordering::Relaxed);
-                    let intended = match rate {
-                        Some(r) => start + Duration::from_secs_f64(n as f64 / r),
-                        None => Instant::now(),
-                    };
-                    if intended > start + PHASE {
-                        break;
-                    }
-                    if let Some(wait) = intended.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    for (kind, method, path, body) in task(n) {
-                        let r = http.request_with(
-                            method,
-                            &path,
-                            &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")],
-                            body.as_bytes(),
-                        );
-                        let latency = intended.elapsed();
-                        let mut res = results.lock().unwrap();
-                        res.done += 1;
-                        if r.status >= 500 {
-                            res.errors += 1;
-                        }
-                        res.latencies.entry(kind).or_default().push(latency);
-                    }
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(PHASE);
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        let _ = w.join();
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    (Arc::try_unwrap(results).ok().unwrap().into_inner().unwrap(), elapsed)
 }
 
 fn main() {
@@ -126,20 +60,22 @@ fn main() {
         let sp = Spright::start(&bin, &chain, transport);
         for (label, rate) in [("fixed rate", Some(RATE)), ("saturation", None)] {
             let cpu0 = cpu_by_process(&sp);
-            let (mut res, secs) = drive(&sp, rate);
+            let mut res = drive(sp.addr, rate, PHASE, WORKERS, task, |w| format!("shop_session=bench{w}.USD"));
+            let secs = res.elapsed.as_secs_f64();
             let cpu1 = cpu_by_process(&sp);
             println!(
                 "## {transport} ({}) - {label}: {:.0} req/s achieved, {} errors",
                 spright::transport::TransportKind::mode_name(transport.parse().unwrap()),
-                res.done as f64 / secs,
-                res.errors
+                res.requests as f64 / secs,
+                res.errors_5xx
             );
             println!("| request type | count | p50 | p99 |\n|---|---:|---:|---:|");
-            for (kind, lat) in res.latencies.iter_mut() {
-                let n = lat.len();
-                println!("| {kind} | {n} | {:.2} ms | {:.2} ms |", pct(lat, 0.5).as_secs_f64() * 1e3, pct(lat, 0.99).as_secs_f64() * 1e3);
+            let kinds: Vec<&str> = res.latencies.keys().copied().collect();
+            for kind in kinds {
+                let n = res.latencies[kind].len();
+                println!("| {kind} | {n} | {:.2} ms | {:.2} ms |", res.quantile_ms(kind, 0.5), res.quantile_ms(kind, 0.99));
             }
-            let per_k = |p: &str| (cpu1[p] - cpu0[p]) / res.done.max(1) as f64 * 1000.0;
+            let per_k = |p: &str| (cpu1[p] - cpu0[p]) / res.requests.max(1) as f64 * 1000.0;
             let total: f64 = cpu1.keys().map(|p| per_k(p)).sum();
             let top: Vec<String> =
                 cpu1.keys().map(|p| (p, per_k(p))).filter(|(_, v)| *v > 0.0).map(|(p, v)| format!("{p} {v:.2}")).collect();
