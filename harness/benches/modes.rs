@@ -11,22 +11,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use boutique::script::mix_task;
+use testkit::cpu_seconds;
 use testkit::load::drive;
 
 const RATE: f64 = 60.0;
 const PHASE: Duration = Duration::from_secs(8);
 const WORKERS: usize = 12;
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let f: Vec<String> = s.rsplit_once(')')?.1.split_whitespace().map(String::from).collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tick)
-        })
-        .unwrap_or(0.0)
-}
 
 fn group_cpu(components: &[(String, u32)]) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();

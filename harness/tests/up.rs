@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use boutique::script::{sequence, ScriptedRequest as Request};
-use testkit::Http;
+use testkit::{children_of, Http};
 
 fn script() -> Vec<Request> {
     sequence(7, 220)
@@ -186,20 +186,6 @@ fn motion_and_parking_answer_identically_in_every_mode() {
     let out = Command::new(env!("CARGO_BIN_EXE_harness")).args(["up", "--mode", "grpc", "--workload", "motion"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not run workload motion"));
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok())
-                == Some(pid)
-        })
-        .collect()
 }
 
 /// Knative scale-to-zero: functions start on the first request (a real

@@ -30,14 +30,6 @@ pub struct ExampleState {
     pub transformed: u32,
 }
 
-fn state<'t>(txn: &'t mut Txn<'_>) -> Option<&'t mut ExampleState> {
-    if let Err(e) = txn.state::<ExampleState>() {
-        txn.set_error(500, &format!("example chain misconfigured: {e}"));
-        return None;
-    }
-    txn.state::<ExampleState>().ok()
-}
-
 fn parse(txn: &mut Txn<'_>) -> Action {
     let (words, bytes) = match std::str::from_utf8(txn.request().body) {
         Ok(text) => (text.split_whitespace().count() as u32, text.len() as u32),
@@ -46,7 +38,7 @@ fn parse(txn: &mut Txn<'_>) -> Action {
             return Action::Reply;
         }
     };
-    let Some(st) = state(txn) else {
+    let Some(st) = txn.state_or_error::<ExampleState>("example") else {
         return Action::Reply;
     };
     st.words = words;
@@ -60,7 +52,7 @@ fn parse(txn: &mut Txn<'_>) -> Action {
 
 fn transform(txn: &mut Txn<'_>) -> Action {
     txn.request_body_mut().make_ascii_uppercase();
-    let Some(st) = state(txn) else {
+    let Some(st) = txn.state_or_error::<ExampleState>("example") else {
         return Action::Reply;
     };
     st.transformed = 1;
@@ -69,7 +61,7 @@ fn transform(txn: &mut Txn<'_>) -> Action {
 }
 
 fn render(txn: &mut Txn<'_>) -> Action {
-    let Some(st) = state(txn) else {
+    let Some(st) = txn.state_or_error::<ExampleState>("example") else {
         return Action::Reply;
     };
     st.hops += 1;

@@ -255,6 +255,16 @@ impl<'a> Txn<'a> {
         T::mut_from_bytes(&mut self.buf[TXN_HEADER_SIZE..TXN_HEADER_SIZE + need]).map_err(|_| TxnError::StateTooLarge { need, have })
     }
 
+    /// [`Self::state`], or - when the chain's app area cannot hold `T` - a
+    /// 500 answer naming the misconfigured `chain`, and `None`.
+    pub fn state_or_error<T: FromBytes + IntoBytes + KnownLayout + Immutable>(&mut self, chain: &str) -> Option<&mut T> {
+        if let Err(e) = self.state::<T>() {
+            self.set_error(500, &format!("{chain} chain misconfigured: {e}"));
+            return None;
+        }
+        self.state::<T>().ok()
+    }
+
     /// Space available for a response.
     pub fn response_capacity(&self) -> usize {
         self.buf.len() - self.resp_start()
@@ -275,23 +285,6 @@ impl<'a> Txn<'a> {
         }
         let h = self.header_mut();
         h.resp = [content_type.len() as u32, set_cookie.len() as u32, body.len() as u32];
-        h.status = status;
-        Ok(())
-    }
-
-    /// Writes a response body in place with `write`, which gets the free
-    /// space and returns how many bytes it used.
-    pub fn write_response_with(&mut self, status: u16, content_type: &str, write: impl FnOnce(&mut [u8]) -> usize) -> Result<(), TxnError> {
-        let start = self.resp_start();
-        let have = self.buf.len() - start;
-        if content_type.len() > have {
-            return Err(TxnError::TooLarge { need: content_type.len(), have });
-        }
-        self.buf[start..start + content_type.len()].copy_from_slice(content_type.as_bytes());
-        let body_start = start + content_type.len();
-        let used = write(&mut self.buf[body_start..]).min(self.buf.len() - body_start);
-        let h = self.header_mut();
-        h.resp = [content_type.len() as u32, 0, used as u32];
         h.status = status;
         Ok(())
     }
@@ -337,14 +330,9 @@ impl<'a> Txn<'a> {
     /// The next function of the route's static sequence, advancing the hop;
     /// `None` after the last.
     pub fn advance(&mut self) -> Option<FunctionId> {
-        let h = self.header_mut();
-        let next = h.hop as usize + 1;
-        let len = (h.seq_len as usize).min(MAX_SEQUENCE);
-        if next >= len {
-            return None;
-        }
-        h.hop = next as u16;
-        Some(FunctionId(h.seq[next]))
+        let next = self.peek_next()?;
+        self.header_mut().hop += 1;
+        Some(next)
     }
 }
 

@@ -32,7 +32,7 @@ impl MetricsSource {
 
     /// Functions that should be registered but are not.
     pub fn missing_functions(&self) -> Vec<String> {
-        let live = self.shared.registrations_snapshot();
+        let live = self.shared.registrations_keys();
         self.shared
             .file
             .chains()
@@ -121,7 +121,7 @@ impl MetricsSource {
         family(&mut out, "spright_pool_descriptors_rejected_total", "counter", "Descriptors refused on receipt, by reason.", rejected);
         family(&mut out, "spright_pool_exhausted_total", "counter", "Allocations that found the pool full.", exhausted);
 
-        let live = sh.registrations_snapshot();
+        let live = sh.registrations_keys();
         let mut endpoints = Vec::new();
         let mut up = Vec::new();
         let mut starts = Vec::new();
@@ -216,12 +216,6 @@ fn family<V: std::fmt::Display>(out: &mut String, name: &str, kind: &str, help: 
         } else {
             let _ = writeln!(out, "{name}{{{labels}}} {v}");
         }
-    }
-}
-
-impl Shared {
-    pub(crate) fn registrations_snapshot(&self) -> Vec<Endpoint> {
-        self.registrations_keys()
     }
 }
 

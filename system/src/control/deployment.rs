@@ -261,16 +261,6 @@ impl Deployment {
         super::admin::MetricsSource::new(self.shared.clone())
     }
 
-    /// Current registrations.
-    pub fn registrations(&self) -> HashMap<Endpoint, Registration> {
-        self.shared.registrations.live.lock().unwrap().clone()
-    }
-
-    /// Pids of the functions this deployment started.
-    pub fn function_pids(&self) -> Vec<(Endpoint, u32)> {
-        self.shared.supervisor.pids()
-    }
-
     /// Stops functions and receive loops and releases everything. Call after
     /// the HTTP server has drained.
     pub fn shutdown(&mut self) {

@@ -12,7 +12,7 @@
 mod layout;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 pub use layout::{PoolCounters, SlotState, POOL_MAGIC, POOL_VERSION, SLOT_HEADER_SIZE};
 use layout::{PoolHeader, SlotHeader, StateWord};
@@ -359,12 +359,6 @@ impl Pool {
         let base = layout::slots_offset() + slot.index as usize * self.slot_stride + SLOT_HEADER_SIZE;
         std::slice::from_raw_parts_mut(self.map.as_ptr().add(base), self.slot_payload_size())
     }
-}
-
-#[allow(dead_code)]
-fn _assert_atomics_are_lock_free() {
-    // Cross-process atomics must not fall back to a lock.
-    const _: () = assert!(std::mem::size_of::<AtomicU64>() == 8 && std::mem::size_of::<AtomicU32>() == 4);
 }
 
 #[cfg(test)]

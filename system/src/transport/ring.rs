@@ -210,17 +210,13 @@ impl RingSegment {
         }
     }
 
-    fn ring_header(&self, ring: u32) -> &RingHeader {
-        self.header(ring)
-    }
-
     /// Doorbells rung towards `ring` so far.
     pub fn wakeups(&self, ring: u32) -> u64 {
         self.header(ring).wakeups.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_sleeping(&self, ring: u32, on: bool) {
-        self.ring_header(ring).sleeping.store(on as u32, Ordering::SeqCst);
+        self.header(ring).sleeping.store(on as u32, Ordering::SeqCst);
     }
 
     /// True when the consumer of `ring` announced it is going to sleep.
@@ -228,24 +224,24 @@ impl RingSegment {
     /// a push is never missed.
     pub(crate) fn consumer_sleeping(&self, ring: u32) -> bool {
         fence(Ordering::SeqCst);
-        self.ring_header(ring).sleeping.load(Ordering::SeqCst) != 0
+        self.header(ring).sleeping.load(Ordering::SeqCst) != 0
     }
 
     pub(crate) fn note_wakeup(&self, ring: u32) {
-        self.ring_header(ring).wakeups.fetch_add(1, Ordering::Relaxed);
+        self.header(ring).wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn close(&self, ring: u32) {
-        self.ring_header(ring).closed.store(1, Ordering::Release);
+        self.header(ring).closed.store(1, Ordering::Release);
     }
 
     pub(crate) fn is_closed(&self, ring: u32) -> bool {
-        self.ring_header(ring).closed.load(Ordering::Acquire) != 0
+        self.header(ring).closed.load(Ordering::Acquire) != 0
     }
 
     /// Clears the closed flag (a restarted consumer reuses its ring).
     pub fn reopen(&self, ring: u32) {
-        self.ring_header(ring).closed.store(0, Ordering::Release);
+        self.header(ring).closed.store(0, Ordering::Release);
     }
 }
 
@@ -263,7 +259,7 @@ struct Close {
 
 /// The busy-polling link of endpoint `me` (D-SPRIGHT).
 pub fn polling_link(seg: Arc<RingSegment>, me: Endpoint) -> io::Result<Link> {
-    let ring = seg.ring_of(me).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{me} has no ring")))?;
+    let ring = ring_index(&seg, me)?;
     Ok(Link { tx: Arc::new(Tx(seg.clone())), rx: Box::new(PollRx { seg: seg.clone(), ring }), closer: Arc::new(Close { seg, ring }) })
 }
 

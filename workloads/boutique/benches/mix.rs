@@ -23,16 +23,7 @@ const PHASE: Duration = Duration::from_secs(6);
 const WORKERS: usize = 16;
 
 fn cpu_by_process(sp: &Spright) -> BTreeMap<String, f64> {
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let f: Vec<String> = s.rsplit_once(')')?.1.split_whitespace().map(String::from).collect();
-                Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tick)
-            })
-            .unwrap_or(0.0)
-    };
+    let cpu = testkit::cpu_seconds;
     let mut m = BTreeMap::new();
     m.insert("gateway+control".to_string(), cpu(sp.pid));
     for f in ["frontend", "currency", "productcatalog", "cart", "recommendation", "shipping", "checkout", "payment", "email", "ad"] {

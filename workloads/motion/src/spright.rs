@@ -16,14 +16,6 @@ pub struct MotionState {
     pub _pad: [u8; 7],
 }
 
-fn state<'t>(txn: &'t mut Txn<'_>) -> Option<&'t mut MotionState> {
-    if let Err(e) = txn.state::<MotionState>() {
-        txn.set_error(500, &format!("motion chain misconfigured: {e}"));
-        return None;
-    }
-    txn.state::<MotionState>().ok()
-}
-
 fn sensor(txn: &mut Txn<'_>) -> Action {
     let r = txn.request();
     let ev = match parse_event(r.content_type, r.body) {
@@ -33,7 +25,7 @@ fn sensor(txn: &mut Txn<'_>) -> Action {
             return Action::Reply;
         }
     };
-    let Some(st) = state(txn) else { return Action::Reply };
+    let Some(st) = txn.state_or_error::<MotionState>("motion") else { return Action::Reply };
     st.timestamp = ev.timestamp;
     st.sensor_id = [0; 32];
     st.sensor_id[..ev.sensor_id.len()].copy_from_slice(ev.sensor_id.as_bytes());
@@ -46,7 +38,7 @@ pub fn registry() -> Registry {
     let actuator = Actuator::default();
     let mut r = Registry::new();
     r.register("motion.sensor", sensor).register("motion.actuator", move |txn: &mut Txn<'_>| {
-        let Some(st) = state(txn) else { return Action::Reply };
+        let Some(st) = txn.state_or_error::<MotionState>("motion") else { return Action::Reply };
         let end = st.sensor_id.iter().position(|&b| b == 0).unwrap_or(32);
         let id = String::from_utf8_lossy(&st.sensor_id[..end]).into_owned();
         let d = actuator.decide(&id, st.timestamp, st.motion != 0);

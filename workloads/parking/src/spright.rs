@@ -26,11 +26,10 @@ pub struct ParkingState {
 }
 
 fn with_state(txn: &mut Txn<'_>, f: impl FnOnce(&mut ParkingState) -> Action) -> Action {
-    if let Err(e) = txn.state::<ParkingState>() {
-        txn.set_error(500, &format!("parking chain misconfigured: {e}"));
-        return Action::Reply;
+    match txn.state_or_error::<ParkingState>("parking") {
+        Some(st) => f(st),
+        None => Action::Reply,
     }
-    f(txn.state::<ParkingState>().expect("checked"))
 }
 
 fn plate_of(st: &ParkingState) -> String {
@@ -96,23 +95,18 @@ pub fn registry() -> Registry {
             })
         })
         .register("parking.charging", |txn: &mut Txn<'_>| {
-            let receipt = match txn.state::<ParkingState>() {
-                Ok(st) => {
-                    let route = route_of(st);
-                    let p = plate_of(st);
-                    Receipt {
-                        fee_usd: fee_text(fee_cents(route, &p)),
-                        plate: p,
-                        route,
-                        seen_before: st.seen_before != 0,
-                        spot: (route == Route::New).then_some(st.spot),
-                        records: (route == Route::New).then_some(st.records),
-                        image_bytes: st.image_len as usize,
-                    }
-                }
-                Err(e) => {
-                    txn.set_error(500, &format!("parking chain misconfigured: {e}"));
-                    return Action::Reply;
+            let Some(st) = txn.state_or_error::<ParkingState>("parking") else { return Action::Reply };
+            let receipt = {
+                let route = route_of(st);
+                let p = plate_of(st);
+                Receipt {
+                    fee_usd: fee_text(fee_cents(route, &p)),
+                    plate: p,
+                    route,
+                    seen_before: st.seen_before != 0,
+                    spot: (route == Route::New).then_some(st.spot),
+                    records: (route == Route::New).then_some(st.records),
+                    image_bytes: st.image_len as usize,
                 }
             };
             let body = serde_json::to_vec(&receipt).expect("serializable");

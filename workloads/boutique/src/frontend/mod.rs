@@ -85,20 +85,6 @@ pub enum FrontendRequest {
     PlaceOrder(Box<CheckoutForm>),
 }
 
-impl FrontendRequest {
-    /// The request type's name (the paper's ch1..ch6 order).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            FrontendRequest::Home => "home",
-            FrontendRequest::SetCurrency { .. } => "set_currency",
-            FrontendRequest::Product { .. } => "product",
-            FrontendRequest::ViewCart => "view_cart",
-            FrontendRequest::AddToCart { .. } => "add_to_cart",
-            FrontendRequest::PlaceOrder(_) => "checkout",
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckoutForm {
     pub email: String,

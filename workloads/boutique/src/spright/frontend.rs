@@ -322,12 +322,9 @@ impl Frontend {
 
 impl Handler for Frontend {
     fn handle(&self, txn: &mut Txn<'_>) -> Action {
-        let fresh = match txn.state::<BoutiqueState>() {
-            Ok(st) => st.depth == 0 && st.kind == 0,
-            Err(e) => {
-                txn.set_error(500, &format!("boutique chain misconfigured: {e}"));
-                return Action::Reply;
-            }
+        let fresh = match txn.state_or_error::<BoutiqueState>("boutique") {
+            Some(st) => st.depth == 0 && st.kind == 0,
+            None => return Action::Reply,
         };
         let outcome = if fresh {
             match self.start(txn) {

@@ -89,11 +89,10 @@ pub(crate) fn finish(st: &mut BoutiqueState) -> Action {
 /// Runs `f` on the slot's state, or answers 500 when the chain's app area
 /// cannot hold it.
 pub(crate) fn with_state(txn: &mut Txn<'_>, f: impl FnOnce(&mut BoutiqueState) -> Action) -> Action {
-    if let Err(e) = txn.state::<BoutiqueState>() {
-        txn.set_error(500, &format!("boutique chain misconfigured: {e}"));
-        return Action::Reply;
+    match txn.state_or_error::<BoutiqueState>("boutique") {
+        Some(st) => f(st),
+        None => Action::Reply,
     }
-    f(txn.state::<BoutiqueState>().expect("checked above"))
 }
 
 /// The handlers of the ten functions, by the names chain.yaml uses.
