@@ -35,7 +35,7 @@ fn main() {
         if cfg!(debug_assertions) { "UNOPTIMIZED" } else { "optimized" }
     );
     println!("# knative = a local model of Knative Serving's data path (ingress, queue-proxies, containers), not Knative\n");
-    for mode in ["s-spright", "d-spright", "e-spright", "knative"] {
+    for mode in ["s-spright", "d-spright", "e-spright", "knative", "grpc"] {
         if mode == "s-spright" && !root {
             println!("## {mode}: skipped (needs root)\n");
             continue;

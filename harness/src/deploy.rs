@@ -251,7 +251,14 @@ impl Deployment {
             (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, service_time_scale)?,
             (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
             (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, service_time_scale, scale_to_zero)?,
-            (m, w) => return Err(format!("mode {} does not run workload {} yet", m.name(), w.name())),
+            (Mode::Grpc, Workload::Boutique) => d.up_grpc_boutique(listen, bins)?,
+            (m, w) => {
+                return Err(format!(
+                    "mode {} does not run workload {} (the paper's gRPC baseline is Online Boutique only)",
+                    m.name(),
+                    w.name()
+                ))
+            }
         }
         Ok(d)
     }
@@ -320,6 +327,37 @@ impl Deployment {
         let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
         self.push("ingress", Role::Gateway, i);
         self.addr = addr_in(&line?)?;
+        Ok(())
+    }
+
+    /// Online Boutique as gRPC microservices: the services that call no one
+    /// first, then recommendation and checkout, then the frontend on the
+    /// public address; each process learns its peers' addresses up front.
+    fn up_grpc_boutique(&mut self, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
+        let bin = bins.get("grpc-baseline", "grpc-baseline")?;
+        let leaves = ["currency", "productcatalog", "cart", "shipping", "payment", "email", "ad"];
+        let callers = ["recommendation", "checkout"];
+        let mut peers: Vec<String> = Vec::new();
+        for stage in [&leaves[..], &callers[..], &["frontend"][..]] {
+            let mut started = Vec::new();
+            for &s in stage {
+                let at = if s == "frontend" { listen.to_string() } else { LOCAL.to_string() };
+                let mut cmd = Command::new(&bin);
+                cmd.args(["--service", s, "--listen", &at]);
+                for p in &peers {
+                    cmd.args(["--peer", p]);
+                }
+                let mut c = spawn(&mut cmd)?;
+                let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
+                self.push(s, Role::Function, c);
+                let addr = addr_in(&line?)?;
+                if s == "frontend" {
+                    self.addr = addr;
+                }
+                started.push(format!("{s}={addr}"));
+            }
+            peers.extend(started);
+        }
         Ok(())
     }
 

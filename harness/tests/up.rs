@@ -103,7 +103,7 @@ fn every_mode_answers_the_seeded_script_identically() {
     assert!(script.len() >= 200);
     type Answers = Vec<(u16, String, String)>;
     let mut reference: Option<(String, Answers)> = None;
-    for mode in ["s-spright", "d-spright", "e-spright", "knative"] {
+    for mode in ["s-spright", "d-spright", "e-spright", "knative", "grpc"] {
         let d = up(mode, "boutique");
         let got = replay(d.addr, &script);
         d.down();

@@ -22,7 +22,7 @@ use hyper::header::HOST;
 use hyper::Request;
 use tokio::sync::Mutex;
 
-use crate::http::{self, client, forward, json_error, Body, HttpClient};
+use baseline_common::http::{self, client, forward, json_error, Body, HttpClient};
 
 /// One scale-to-zero service: how to start its user container.
 #[derive(Clone, Debug)]

@@ -7,24 +7,24 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use boutique::api::{orchestrate, ApiError, ApiResult, Backend, BoutiqueApi, PlaceOrderRequest, ProductMsg, RawRequest};
+use boutique::api::{ApiError, ApiResult, Backend, BoutiqueApi, PlaceOrderRequest, ProductMsg};
 use boutique::core::cart::CartItem;
 use boutique::core::money::{Currency, Money};
 use boutique::core::order::OrderResult;
 use boutique::core::payment::CreditCard;
 use boutique::core::shipping::Address;
 use boutique::frontend::pages::AdView;
-use boutique::frontend::SessionIds;
 use boutique::rpc::{self, *};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::http::{self, client, read_body, Body, HttpClient};
+use baseline_common::frontend;
+use baseline_common::http::{self, client, read_body, HttpClient};
 
 /// `BoutiqueApi` over HTTP + JSON through the ingress.
 pub struct IngressClient {
@@ -104,10 +104,6 @@ impl BoutiqueApi for IngressClient {
     }
 }
 
-fn healthz() -> Response<Body> {
-    Response::new(Full::new(Bytes::from_static(b"ok\n")))
-}
-
 /// A service container: `POST /<Method>` with a JSON body.
 pub async fn run_service(service: String, listen: SocketAddr, ingress: SocketAddr) {
     let state = Arc::new((Backend::default(), IngressClient::new(ingress), service));
@@ -115,7 +111,7 @@ pub async fn run_service(service: String, listen: SocketAddr, ingress: SocketAdd
         let state = state.clone();
         async move {
             if req.uri().path() == "/healthz" {
-                return healthz();
+                return http::healthz();
             }
             let method = req.uri().path().trim_start_matches('/').to_string();
             let body = match read_body(req.into_body(), 1 << 20).await {
@@ -140,40 +136,10 @@ pub async fn run_service(service: String, listen: SocketAddr, ingress: SocketAdd
     .await
 }
 
-/// The frontend container: the public HTTP API.
+/// The frontend container: the public HTTP API, calling the services
+/// through the ingress.
 pub async fn run_frontend(listen: SocketAddr, ingress: SocketAddr) {
-    let state = Arc::new((IngressClient::new(ingress), SessionIds::default()));
-    http::serve("traffic", listen, move |req: Request<Incoming>| {
-        let state = state.clone();
-        async move {
-            if req.uri().path() == "/healthz" {
-                return healthz();
-            }
-            let header =
-                |name| req.headers().get_all(name).iter().filter_map(|v: &HeaderValue| v.to_str().ok()).collect::<Vec<_>>().join("; ");
-            let (cookie, content_type) = (header(COOKIE), header(CONTENT_TYPE));
-            let method = req.method().as_str().to_string();
-            let path = req.uri().path().to_string();
-            let query = req.uri().query().unwrap_or("").to_string();
-            let body = match read_body(req.into_body(), 1 << 20).await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let (api, sessions) = &*state;
-            let raw = RawRequest { method: &method, path: &path, query: &query, content_type: &content_type, cookie: &cookie, body: &body };
-            let page = orchestrate(api, sessions, &raw).await;
-            let mut r = Response::new(Full::new(Bytes::from(page.body)));
-            *r.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if !page.set_cookie.is_empty() {
-                if let Ok(v) = HeaderValue::from_str(&page.set_cookie) {
-                    r.headers_mut().insert(SET_COOKIE, v);
-                }
-            }
-            r
-        }
-    })
-    .await
+    frontend::serve(listen, IngressClient::new(ingress)).await
 }
 
 /// Whether `service` is one of the nine backend services.

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::HOST;
 use hyper::Request;
 
-use crate::http::{self, client, forward, json_error, Body, HttpClient};
+use baseline_common::http::{self, client, forward, json_error, Body, HttpClient};
 
 pub struct Ingress {
     routes: HashMap<String, SocketAddr>,

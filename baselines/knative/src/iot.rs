@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use spright::service_time::ServiceTime;
 
-use crate::http::{self, client, json_error, read_body, Body, HttpClient};
+use baseline_common::http::{self, client, json_error, read_body, Body, HttpClient};
 
 const STATE_HEADER: &str = "x-parking-state";
 

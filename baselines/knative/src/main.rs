@@ -5,7 +5,6 @@
 
 mod activator;
 mod boutique;
-mod http;
 mod ingress;
 mod iot;
 mod queue_proxy;

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio::sync::Semaphore;
 
-use crate::http::{self, client, forward, json_error, Body, HttpClient};
+use baseline_common::http::{self, client, forward, json_error, Body, HttpClient};
 
 #[derive(Clone, Debug)]
 pub struct QueueProxyConfig {
@@ -132,7 +132,7 @@ pub async fn run(listen: SocketAddr, metrics: Option<SocketAddr>, cfg: QueueProx
             async move {
                 match req.uri().path() {
                     "/metrics" => Response::new(Full::new(Bytes::from(qp.render_metrics()))),
-                    "/healthz" => Response::new(Full::new(Bytes::from_static(b"ok\n"))),
+                    "/healthz" => http::healthz(),
                     _ => json_error(404, "try /metrics"),
                 }
             }

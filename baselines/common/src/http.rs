@@ -40,6 +40,11 @@ pub fn json_error(status: u16, message: &str) -> Response<Body> {
     r
 }
 
+/// The answer to a readiness probe.
+pub fn healthz() -> Response<Body> {
+    Response::new(Full::new(Bytes::from_static(b"ok\n")))
+}
+
 /// Reads a whole body (bounded).
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>> {
     match http_body_util::Limited::new(body, limit).collect().await {
@@ -78,6 +83,17 @@ pub async fn forward(client: &HttpClient, upstream: SocketAddr, host: Option<&st
     }
 }
 
+/// Resolves on the first SIGTERM or SIGINT. The handlers are installed when
+/// this is called, not when it is first polled, so no signal is lost.
+pub fn termination() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    }
+}
+
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|&s| s).await;
 }
@@ -97,14 +113,12 @@ where
         }
     };
     let local = listener.local_addr().expect("bound");
+    let stopping = termination();
     println!("listening {label} http://{local}");
     let _ = std::io::stdout().flush();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        stopping.await;
         let _ = stop_tx.send(true);
     });
     let open = Arc::new(AtomicUsize::new(0));
