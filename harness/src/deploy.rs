@@ -135,20 +135,21 @@ impl Binaries {
         Self { dir, release }
     }
 
-    /// Path to `bin` of `package`, building it first if it is missing.
-    pub fn get(&self, package: &str, bin: &str) -> Result<PathBuf, String> {
+    /// Path to the workspace binary `bin`, building it first if it is missing.
+    pub fn get(&self, bin: &str) -> Result<PathBuf, String> {
         let path = self.dir.join(bin);
         if !path.exists() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", package, "--bin", bin]);
+            // By binary name only: `parking` is also a dependency's name.
+            cmd.current_dir(workspace_file("")).args(["build", "--bin", bin]);
             if self.release {
                 cmd.arg("--release");
             }
             eprintln!("harness: building {bin} ({})", if self.release { "release" } else { "dev" });
             let st = cmd.status().map_err(|e| format!("cannot run cargo to build {bin}: {e}"))?;
             if !st.success() || !path.exists() {
-                return Err(format!("building {bin} failed; build it with `cargo build -p {package}`"));
+                return Err(format!("building {bin} failed; build it with `cargo build --bin {bin}`"));
             }
         }
         Ok(path)
@@ -159,6 +160,44 @@ fn workspace_file(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
+/// How to bring a deployment up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Multiplies every emulated service time (1 = the paper's).
+    pub service_time_scale: f64,
+    /// `sleep` or `spin` for every function (None: each function's own).
+    pub service_time_mode: Option<String>,
+    /// Knative mode, motion and parking: functions behind the activator,
+    /// stopped after this idle window.
+    pub scale_to_zero: Option<Duration>,
+    /// CPUs every process of the deployment runs on (empty: unpinned).
+    pub cpus: Vec<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { service_time_scale: 1.0, service_time_mode: None, scale_to_zero: None, cpus: Vec::new() }
+    }
+}
+
+/// Restricts the calling thread (and what it starts from now on) to `cpus`.
+pub fn pin_current_thread(cpus: &[usize]) -> Result<(), String> {
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET bounds-checks.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(format!("cannot pin to CPUs {cpus:?}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 /// A running deployment; dropping it tears everything down.
 pub struct Deployment {
     pub mode: Mode,
@@ -167,12 +206,22 @@ pub struct Deployment {
     /// Processes we started (`Some`) and those another process owns (`None`:
     /// SPRIGHT's functions belong to its control plane).
     children: Vec<(Component, Option<Child>)>,
+    cpus: Vec<usize>,
 }
 
-fn spawn(cmd: &mut Command) -> Result<Child, String> {
-    // SAFETY: prctl is async-signal-safe. Children die with the harness.
+fn spawn_on(cmd: &mut Command, cpus: &[usize]) -> Result<Child, String> {
+    let cpus = cpus.to_vec();
+    // SAFETY: prctl, sigmask and sched_setaffinity are async-signal-safe.
+    // Children die with the harness.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if !cpus.is_empty() {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for &c in &cpus {
+                    libc::CPU_SET(c, &mut set);
+                }
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
             // The harness blocks SIGINT/SIGTERM to sigwait for them; a
             // child must not inherit that mask or it would never stop.
             let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -231,26 +280,16 @@ const LOCAL: &str = "127.0.0.1:0";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Deployment {
-    /// Brings `workload` up in `mode`. `service_time_scale` multiplies every
-    /// emulated service time (1 = the paper's); `scale_to_zero` (Knative
-    /// mode, motion and parking) puts the functions behind the activator,
-    /// which starts them on demand and stops them after that idle window.
-    pub fn up_with(
-        mode: Mode,
-        workload: Workload,
-        listen: SocketAddr,
-        bins: &Binaries,
-        service_time_scale: f64,
-        scale_to_zero: Option<Duration>,
-    ) -> Result<Self, String> {
-        if scale_to_zero.is_some() && (mode != Mode::Knative || workload == Workload::Boutique) {
+    /// Brings `workload` up in `mode`.
+    pub fn up_with(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<Self, String> {
+        if opts.scale_to_zero.is_some() && (mode != Mode::Knative || workload == Workload::Boutique) {
             return Err("scale-to-zero applies to knative mode with motion or parking (Online Boutique runs with min = max scale 1, as in the paper)".into());
         }
-        let mut d = Self { mode, workload, addr: listen, children: Vec::new() };
+        let mut d = Self { mode, workload, addr: listen, children: Vec::new(), cpus: opts.cpus.clone() };
         match (mode, workload) {
-            (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, service_time_scale)?,
+            (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, opts)?,
             (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
-            (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, service_time_scale, scale_to_zero)?,
+            (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, opts)?,
             (Mode::Grpc, Workload::Boutique) => d.up_grpc_boutique(listen, bins)?,
             (m, w) => {
                 return Err(format!(
@@ -268,23 +307,32 @@ impl Deployment {
         self.children.push((Component { name: name.into(), role, pid }, Some(child)));
     }
 
-    fn up_spright(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, scale: f64) -> Result<(), String> {
-        let bin = bins.get(w.name(), w.name())?;
+    fn spawn(&self, cmd: &mut Command) -> Result<Child, String> {
+        spawn_on(cmd, &self.cpus)
+    }
+
+    fn up_spright(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<(), String> {
+        let bin = bins.get(w.name())?;
         let chain = workspace_file(&format!("workloads/{}/chain.yaml", w.name()));
-        let mut child = spawn(Command::new(bin).args(["run", "--chain"]).arg(chain).args([
+        let mut cmd = Command::new(bin);
+        cmd.args(["run", "--chain"]).arg(chain).args([
             "--transport",
             self.mode.transport().unwrap(),
             "--listen",
             &listen.to_string(),
             "--service-time-scale",
-            &scale.to_string(),
-        ]))?;
+            &opts.service_time_scale.to_string(),
+        ]);
+        if let Some(m) = &opts.service_time_mode {
+            cmd.args(["--service-time-mode", m]);
+        }
+        let mut child = self.spawn(&mut cmd)?;
         let line = wait_line(&mut child, "ready http://", START_TIMEOUT);
         let gateway_pid = child.id();
         self.push("gateway", Role::Gateway, child);
         self.addr = addr_in(&line?)?;
         // The functions are the control plane's children.
-        for pid in children_of(gateway_pid) {
+        for pid in crate::collect::procfs::children_of(gateway_pid) {
             let name = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
                 .ok()
                 .and_then(|c| c.split('\0').skip_while(|a| *a != "--function").nth(1).map(|id| format!("fn{id}")))
@@ -295,17 +343,18 @@ impl Deployment {
     }
 
     fn up_knative_boutique(&mut self, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
-        let bin = bins.get("knative-model", "knative-model")?;
+        let bin = bins.get("knative-model")?;
         let ingress = resolve(listen)?;
         let services =
             ["frontend", "currency", "productcatalog", "cart", "recommendation", "shipping", "checkout", "payment", "email", "ad"];
         let mut routes = Vec::new();
         for s in services {
-            let mut c = spawn(Command::new(&bin).args(["boutique", "--service", s, "--listen", LOCAL, "--ingress", &ingress.to_string()]))?;
+            let mut c =
+                self.spawn(Command::new(&bin).args(["boutique", "--service", s, "--listen", LOCAL, "--ingress", &ingress.to_string()]))?;
             let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
             self.push(s, Role::Function, c);
             let container = addr_in(&line?)?;
-            let mut q = spawn(Command::new(&bin).args([
+            let mut q = self.spawn(Command::new(&bin).args([
                 "queue-proxy",
                 "--listen",
                 LOCAL,
@@ -323,7 +372,7 @@ impl Deployment {
         for r in &routes {
             cmd.args(["--route", r]);
         }
-        let mut i = spawn(&mut cmd)?;
+        let mut i = self.spawn(&mut cmd)?;
         let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
         self.push("ingress", Role::Gateway, i);
         self.addr = addr_in(&line?)?;
@@ -334,7 +383,7 @@ impl Deployment {
     /// first, then recommendation and checkout, then the frontend on the
     /// public address; each process learns its peers' addresses up front.
     fn up_grpc_boutique(&mut self, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
-        let bin = bins.get("grpc-baseline", "grpc-baseline")?;
+        let bin = bins.get("grpc-baseline")?;
         let leaves = ["currency", "productcatalog", "cart", "shipping", "payment", "email", "ad"];
         let callers = ["recommendation", "checkout"];
         let mut peers: Vec<String> = Vec::new();
@@ -347,7 +396,7 @@ impl Deployment {
                 for p in &peers {
                     cmd.args(["--peer", p]);
                 }
-                let mut c = spawn(&mut cmd)?;
+                let mut c = self.spawn(&mut cmd)?;
                 let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
                 self.push(s, Role::Function, c);
                 let addr = addr_in(&line?)?;
@@ -364,15 +413,10 @@ impl Deployment {
     /// Motion or parking on the Knative model: a container and queue-proxy
     /// per function (pre-warmed), the ingress, and the front-end
     /// orchestrator on the public address.
-    fn up_knative_functions(
-        &mut self,
-        w: Workload,
-        listen: SocketAddr,
-        bins: &Binaries,
-        scale: f64,
-        scale_to_zero: Option<Duration>,
-    ) -> Result<(), String> {
-        let bin = bins.get("knative-model", "knative-model")?;
+    fn up_knative_functions(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<(), String> {
+        let (scale, scale_to_zero) = (opts.service_time_scale, opts.scale_to_zero);
+        let mode = opts.service_time_mode.as_deref().map(str::parse).transpose().map_err(|e: String| e)?;
+        let bin = bins.get("knative-model")?;
         let chain = ChainFile::load(&workspace_file(&format!("workloads/{}/chain.yaml", w.name()))).map_err(|e| e.to_string())?;
         let spec = &chain.chains[0];
         let mut routes = Vec::new();
@@ -380,23 +424,23 @@ impl Deployment {
             let mut cmd = Command::new(&bin);
             cmd.args(["activator", "--listen", LOCAL, "--idle-ms", &idle.as_millis().to_string()]);
             for f in &spec.functions {
-                let st = ServiceTimeOverride { scale, mode: None }.apply(f.service_time);
+                let st = ServiceTimeOverride { scale, mode }.apply(f.service_time);
                 let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
                 cmd.args([
                     "--service",
                     &format!("{}|{}|{} --function {} --service-ms {ms} --service-mode {mode}", f.name, f.threads, w.name(), f.name),
                 ]);
             }
-            let mut a = spawn(&mut cmd)?;
+            let mut a = self.spawn(&mut cmd)?;
             let line = wait_line(&mut a, "listening traffic", START_TIMEOUT);
             self.push("activator", Role::Gateway, a);
             let activator = addr_in(&line?)?;
             routes.extend(spec.functions.iter().map(|f| format!("{}={activator}", f.name)));
         }
         for f in spec.functions.iter().filter(|_| scale_to_zero.is_none()) {
-            let st = ServiceTimeOverride { scale, mode: None }.apply(f.service_time);
+            let st = ServiceTimeOverride { scale, mode }.apply(f.service_time);
             let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
-            let mut c = spawn(Command::new(&bin).args([
+            let mut c = self.spawn(Command::new(&bin).args([
                 w.name(),
                 "--function",
                 &f.name,
@@ -412,7 +456,7 @@ impl Deployment {
             let container = addr_in(&line?)?;
             // As many in flight as the SPRIGHT function has worker threads.
             let concurrency = f.threads.to_string();
-            let mut q = spawn(Command::new(&bin).args([
+            let mut q = self.spawn(Command::new(&bin).args([
                 "queue-proxy",
                 "--listen",
                 LOCAL,
@@ -432,11 +476,11 @@ impl Deployment {
         for r in &routes {
             cmd.args(["--route", r]);
         }
-        let mut i = spawn(&mut cmd)?;
+        let mut i = self.spawn(&mut cmd)?;
         let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
         self.push("ingress", Role::Gateway, i);
         let ingress = addr_in(&line?)?;
-        let mut o = spawn(Command::new(&bin).args([
+        let mut o = self.spawn(Command::new(&bin).args([
             w.name(),
             "--function",
             "orchestrator",
@@ -493,19 +537,4 @@ impl Drop for Deployment {
     fn drop(&mut self) {
         self.down();
     }
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok()));
-        if ppid == Some(pid) {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }

@@ -1,16 +1,29 @@
-//! `harness`: the testbed. `harness up` brings any mode of any workload up
-//! as OS processes and keeps it up until SIGINT/SIGTERM. The experiments
-//! (`harness experiment`) come next.
+//! `harness`: the testbed. `harness experiment NAME` runs an experiment
+//! over every mode and writes a run directory with its summary and
+//! figures; `harness figures RUN_DIR` regenerates those from the stored
+//! files; `harness up` brings any mode of any workload up as OS processes
+//! and keeps it up until SIGINT/SIGTERM.
 
+mod collect;
 mod deploy;
+mod experiment;
+mod load;
+mod report;
+mod results;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::process::ExitCode;
+use std::path::PathBuf;
+use std::process::{Command as Process, ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use deploy::{Binaries, Deployment, Mode, Workload};
+use deploy::{Binaries, Deployment, Mode, Options, Workload};
+
+/// The workspace this harness was built from (experiments, chains, results).
+pub fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 #[derive(Parser)]
 #[command(name = "harness", about = "spright-rs testbed")]
@@ -21,6 +34,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run an experiment (harness/experiments/NAME.yaml) over its modes and write a run directory.
+    Experiment {
+        /// boutique (motion and parking: see the README).
+        name: String,
+        /// Comma-separated subset of the experiment's modes.
+        #[arg(long, value_delimiter = ',')]
+        modes: Option<Vec<Mode>>,
+        /// `local` (this machine, the default) or `paper`.
+        #[arg(long, default_value = "local")]
+        profile: String,
+        /// Override the measured phase's length (seconds).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Run directory (default: results/NAME/TIMESTAMP).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Measure debug builds instead of rebuilding optimized ones (the
+        /// manifest and summary then say the numbers are not valid).
+        #[arg(long)]
+        allow_unoptimized: bool,
+    },
+    /// Regenerate summary.md and figures/ of a run from its stored files.
+    Figures { run_dir: PathBuf },
     /// Bring a deployment up; prints `ready http://ADDR`, runs until SIGINT/SIGTERM, then tears it down.
     Up {
         /// s-spright, d-spright, e-spright, knative (local model) or grpc.
@@ -56,8 +92,66 @@ fn wait_for_signal() {
     }
 }
 
+/// A debug harness measures nothing: it builds the optimized binaries and
+/// hands over to the optimized harness with the same arguments.
+fn reexec_optimized() -> ExitCode {
+    let workspace = workspace_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("harness: building optimized binaries (release profile) for the measurement");
+    // By binary name: `parking` is also the name of a dependency crate.
+    let bins = ["harness", "boutique", "motion", "parking", "knative-model", "grpc-baseline"];
+    let mut build = Process::new(cargo);
+    build.current_dir(&workspace).args(["build", "--release"]);
+    for b in bins {
+        build.args(["--bin", b]);
+    }
+    match build.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            eprintln!("harness: the release build failed ({s})");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("harness: cannot run cargo: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let release = Binaries::beside_current_exe().dir.parent().map(|t| t.join("release").join("harness"));
+    let Some(release) = release.filter(|p| p.exists()) else {
+        eprintln!("harness: no release harness next to the debug one");
+        return ExitCode::FAILURE;
+    };
+    use std::os::unix::process::CommandExt;
+    let err = Process::new(&release).args(std::env::args_os().skip(1)).exec();
+    eprintln!("harness: cannot run {}: {err}", release.display());
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized } => {
+            if cfg!(debug_assertions) && !allow_unoptimized {
+                return reexec_optimized();
+            }
+            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out }) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("harness: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Figures { run_dir } => match report::regenerate(&run_dir) {
+            Ok(table) => {
+                println!("{table}");
+                println!("regenerated {}/summary.md and figures/", run_dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("harness: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Up { mode, workload, listen, list_components, service_time_scale, scale_to_zero_ms } => {
             // Block the signals first so that none is lost before sigwait.
             let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -67,14 +161,9 @@ fn main() -> ExitCode {
                 libc::sigaddset(&mut set, libc::SIGTERM);
                 libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             }
-            let mut d = match Deployment::up_with(
-                mode,
-                workload,
-                listen,
-                &Binaries::beside_current_exe(),
-                service_time_scale,
-                scale_to_zero_ms.map(std::time::Duration::from_millis),
-            ) {
+            let opts =
+                Options { service_time_scale, scale_to_zero: scale_to_zero_ms.map(std::time::Duration::from_millis), ..Options::default() };
+            let mut d = match Deployment::up_with(mode, workload, listen, &Binaries::beside_current_exe(), &opts) {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("harness: {e}");

@@ -1,0 +1,7 @@
+//! Collectors: procfs (CPU, context switches) sampled per component,
+//! `/proc/interrupts` and `/proc/softirqs` snapshots, and eBPF tracepoint
+//! counters per process.
+
+pub mod interrupts;
+pub mod procfs;
+pub mod sampler;

@@ -1,0 +1,127 @@
+//! Experiment files (`harness/experiments/<name>.yaml`): which modes, which
+//! collectors, and named load profiles (`local`, the default scaled for one
+//! small machine, and `paper`, the paper's numbers).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::deploy::{Mode, Workload};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentFile {
+    pub name: String,
+    pub workload: String,
+    pub seed: u64,
+    pub modes: Vec<String>,
+    /// procfs (CPU, context switches), interrupts (hard and soft), ebpf (tracepoints).
+    pub collectors: Vec<String>,
+    /// How often the CPU sampler reads procfs.
+    pub sample_ms: u64,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// One load profile. Times are in seconds of wall-clock time.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// What this profile is and how it is scaled from the paper's.
+    pub note: String,
+    /// CPU measured with the deployment up and no load.
+    pub idle_s: f64,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    /// Per-mode cap on `duration_s` (e.g. d-spright when its pollers
+    /// outnumber the cores).
+    #[serde(default)]
+    pub max_duration_s: BTreeMap<String, f64>,
+    pub load: Load,
+    #[serde(default = "one")]
+    pub service_time_scale: f64,
+    /// `sleep` (the paper's) or `spin`; empty keeps each function's own.
+    #[serde(default)]
+    pub service_time_mode: String,
+    #[serde(default)]
+    pub pin: Pinning,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// CPUs for the load generator and for the system under test (empty: unpinned).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pinning {
+    #[serde(default)]
+    pub load: Vec<usize>,
+    #[serde(default)]
+    pub system: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Load {
+    /// Closed-loop goose users with the paper's Online Boutique behaviour.
+    Users {
+        /// Users per mode (`default` for modes not named).
+        users: BTreeMap<String, usize>,
+        /// Users started per second.
+        increase_rate: f64,
+        /// Think time between tasks, uniform in [min, max] milliseconds.
+        think_ms: [u64; 2],
+    },
+}
+
+impl Load {
+    pub fn users_for(&self, mode: Mode) -> usize {
+        match self {
+            Load::Users { users, .. } => users.get(mode.name()).or_else(|| users.get("default")).copied().unwrap_or(1),
+        }
+    }
+}
+
+impl ExperimentFile {
+    pub fn path(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("experiments").join(format!("{name}.yaml"))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: Self = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.workload()?;
+        file.modes()?;
+        Ok(file)
+    }
+
+    pub fn workload(&self) -> Result<Workload, String> {
+        self.workload.parse()
+    }
+
+    pub fn modes(&self) -> Result<Vec<Mode>, String> {
+        self.modes.iter().map(|m| m.parse()).collect()
+    }
+
+    pub fn profile(&self, name: &str) -> Result<&Profile, String> {
+        self.profiles.get(name).ok_or_else(|| {
+            format!("experiment {} has no profile {name:?} (it has {:?})", self.name, self.profiles.keys().collect::<Vec<_>>())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_experiments_parse() {
+        for name in ["boutique"] {
+            let f = ExperimentFile::load(&ExperimentFile::path(name)).unwrap();
+            for p in ["local", "paper"] {
+                f.profile(p).unwrap();
+            }
+        }
+    }
+}

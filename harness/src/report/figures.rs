@@ -1,0 +1,254 @@
+//! The paper's figures, as PNG and SVG, drawn with plotters from a run's
+//! stored rows (fonts: the committed DejaVu Sans, no system font library).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::stats::GROUPS;
+use crate::results::{ModeRun, RunData};
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        // The bytes are a valid TrueType font committed with the harness.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("../../assets/DejaVuSans.ttf"));
+    });
+}
+
+#[derive(Clone, Copy)]
+enum Style {
+    Line,
+    Points,
+}
+
+struct Series {
+    name: String,
+    points: Vec<(f64, f64)>,
+    style: Style,
+}
+
+/// A figure as data; [`render`] draws it on any backend.
+struct Plot {
+    title: String,
+    x_desc: String,
+    y_desc: String,
+    y_log: bool,
+    x_log: bool,
+    series: Vec<Series>,
+}
+
+fn color(i: usize, name: &str) -> RGBColor {
+    match name {
+        "s-spright" | "gateway" => RGBColor(31, 119, 180),
+        "d-spright" | "sidecar" => RGBColor(44, 160, 44),
+        "e-spright" | "orchestrator" => RGBColor(148, 103, 189),
+        "knative" | "function" => RGBColor(214, 39, 40),
+        "grpc" | "load" => RGBColor(255, 127, 14),
+        _ => {
+            let c = Palette99::pick(i).to_rgba();
+            RGBColor(c.0, c.1, c.2)
+        }
+    }
+}
+
+fn bounds(plot: &Plot) -> ((f64, f64), (f64, f64)) {
+    let pts = plot.series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        if (plot.x_log && x <= 0.0) || (plot.y_log && y <= 0.0) {
+            continue;
+        }
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (1.0, 10.0, 1.0, 10.0);
+    }
+    let pad = |lo: f64, hi: f64, log: bool| {
+        if log {
+            (lo / 1.5, hi * 1.5)
+        } else {
+            let lo = if lo >= 0.0 { 0.0 } else { lo };
+            (lo, if hi > lo { hi * 1.05 } else { lo + 1.0 })
+        }
+    };
+    (pad(x0, x1, plot.x_log), pad(y0, y1, plot.y_log))
+}
+
+macro_rules! draw_on {
+    ($chart:expr, $plot:expr) => {{
+        let mut chart = $chart;
+        chart
+            .configure_mesh()
+            .x_desc($plot.x_desc.as_str())
+            .y_desc($plot.y_desc.as_str())
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in $plot.series.iter().enumerate() {
+            let c = color(i, &s.name);
+            let pts = s.points.iter().copied().filter(|&(x, y)| (!$plot.x_log || x > 0.0) && (!$plot.y_log || y > 0.0));
+            let anno = match s.style {
+                Style::Line => chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(|e| e.to_string())?,
+                Style::Points => chart.draw_series(pts.map(|p| Circle::new(p, 1, c.mix(0.5).filled()))).map_err(|e| e.to_string())?,
+            };
+            anno.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }};
+}
+
+fn render<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, plot: &Plot) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let ((x0, x1), (y0, y1)) = bounds(plot);
+    let mut b = ChartBuilder::on(&root);
+    b.caption(plot.title.as_str(), ("sans-serif", 20)).margin(12).x_label_area_size(45).y_label_area_size(65);
+    match (plot.x_log, plot.y_log) {
+        (false, false) => draw_on!(b.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| e.to_string())?, plot),
+        (false, true) => draw_on!(b.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(|e| e.to_string())?, plot),
+        (true, false) => draw_on!(b.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(|e| e.to_string())?, plot),
+        (true, true) => draw_on!(b.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(|e| e.to_string())?, plot),
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+fn save(dir: &Path, name: &str, plot: &Plot) -> Result<(), String> {
+    let png = dir.join(format!("{name}.png"));
+    render(BitMapBackend::new(&png, (960, 600)).into_drawing_area(), plot).map_err(|e| format!("{}: {e}", png.display()))?;
+    let svg = dir.join(format!("{name}.svg"));
+    render(SVGBackend::new(&svg, (960, 600)).into_drawing_area(), plot).map_err(|e| format!("{}: {e}", svg.display()))
+}
+
+/// Seconds since the mode's load began (warm-up included).
+fn load_start(run: &ModeRun, warmup: f64) -> f64 {
+    run.measure_from_s - warmup
+}
+
+fn fig9_throughput(data: &RunData) -> Plot {
+    let warmup = data.manifest.profile.warmup_s;
+    let series = data
+        .manifest
+        .modes
+        .iter()
+        .filter(|r| r.ok())
+        .map(|run| {
+            let t0 = load_start(run, warmup);
+            let mut bins: BTreeMap<i64, f64> = BTreeMap::new();
+            for r in data.requests.iter().filter(|r| r.mode == run.mode) {
+                *bins.entry((r.r.time_s - t0).floor() as i64).or_default() += 1.0;
+            }
+            Series { name: run.mode.clone(), points: bins.into_iter().map(|(t, n)| (t as f64, n)).collect(), style: Style::Line }
+        })
+        .collect();
+    Plot {
+        title: "Fig. 9 - requests per second over time".into(),
+        x_desc: "seconds since the load started (warm-up included)".into(),
+        y_desc: "requests / s".into(),
+        y_log: false,
+        x_log: false,
+        series,
+    }
+}
+
+fn fig10_cdf(data: &RunData, run: &ModeRun) -> Plot {
+    let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in data.requests.iter().filter(|r| r.mode == run.mode && r.phase == "measure") {
+        by_type.entry(&r.r.request).or_default().push(r.r.latency_us / 1e3);
+    }
+    let series = by_type
+        .into_iter()
+        .map(|(ty, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let n = v.len() as f64;
+            // At most ~400 points per curve, always keeping the tail.
+            let step = (v.len() / 400).max(1);
+            let mut points: Vec<(f64, f64)> = v.iter().enumerate().step_by(step).map(|(i, &x)| (x, (i + 1) as f64 / n)).collect();
+            if let Some(&last) = v.last() {
+                points.push((last, 1.0));
+            }
+            Series { name: ty.to_string(), points, style: Style::Line }
+        })
+        .collect();
+    Plot {
+        title: format!("Fig. 10 - latency CDF per request type, {}", run.label),
+        x_desc: "latency (ms, log)".into(),
+        y_desc: "fraction of requests".into(),
+        y_log: false,
+        x_log: true,
+        series,
+    }
+}
+
+fn fig10_latency_over_time(data: &RunData, run: &ModeRun) -> Plot {
+    let t0 = load_start(run, data.manifest.profile.warmup_s);
+    let mut by_type: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in data.requests.iter().filter(|r| r.mode == run.mode) {
+        by_type.entry(&r.r.request).or_default().push((r.r.time_s - t0, r.r.latency_us / 1e3));
+    }
+    Plot {
+        title: format!("Fig. 10 - latency of each request over time, {}", run.label),
+        x_desc: "seconds since the load started".into(),
+        y_desc: "latency (ms, log)".into(),
+        y_log: true,
+        x_log: false,
+        series: by_type.into_iter().map(|(ty, points)| Series { name: ty.to_string(), points, style: Style::Points }).collect(),
+    }
+}
+
+fn fig10_cpu_over_time(data: &RunData, run: &ModeRun) -> Plot {
+    let t0 = load_start(run, data.manifest.profile.warmup_s);
+    // Samples of one tick share a timestamp; sum them per group.
+    let mut by_group: BTreeMap<&str, BTreeMap<i64, f64>> = BTreeMap::new();
+    for c in data.cpu.iter().filter(|c| c.mode == run.mode) {
+        *by_group.entry(&c.s.group).or_default().entry((c.s.time_s * 1000.0).round() as i64).or_default() += c.s.cores();
+    }
+    let series = GROUPS
+        .iter()
+        .filter_map(|g| {
+            let pts = by_group.remove(g)?;
+            Some(Series {
+                name: g.to_string(),
+                points: pts.into_iter().map(|(t, c)| (t as f64 / 1000.0 - t0, c)).collect(),
+                style: Style::Line,
+            })
+        })
+        .collect();
+    Plot {
+        title: format!("Fig. 10 - CPU per component group, {}", run.label),
+        x_desc: "seconds since the load started (negative: idle)".into(),
+        y_desc: "CPU (cores)".into(),
+        y_log: false,
+        x_log: false,
+        series,
+    }
+}
+
+/// Draws every figure the run's data supports into `dir`.
+pub fn draw_all(data: &RunData, dir: &Path) -> Result<Vec<String>, String> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names = vec!["fig09_throughput".to_string()];
+    save(dir, &names[0], &fig9_throughput(data))?;
+    for run in data.manifest.modes.iter().filter(|r| r.ok()) {
+        for (name, plot) in [
+            (format!("fig10_cdf_{}", run.mode), fig10_cdf(data, run)),
+            (format!("fig10_latency_{}", run.mode), fig10_latency_over_time(data, run)),
+            (format!("fig10_cpu_{}", run.mode), fig10_cpu_over_time(data, run)),
+        ] {
+            save(dir, &name, &plot)?;
+            names.push(name);
+        }
+    }
+    Ok(names)
+}

@@ -1,0 +1,195 @@
+//! `summary.md`: the run's tables and the paper's headline ratios next to
+//! ours, from the stored files only.
+
+use std::fmt::Write;
+
+use super::stats::{ModeStats, GROUPS};
+use crate::results::RunData;
+
+fn ms(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+fn find<'a>(stats: &'a [ModeStats], mode: &str) -> Option<&'a ModeStats> {
+    stats.iter().find(|s| s.mode == mode && s.run.ok() && s.requests > 0)
+}
+
+/// The modes table (also printed on stdout at the end of a run).
+pub fn modes_table(stats: &[ModeStats]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| mode | status | users | req/s | errors | p50 ms | p99 ms | CPU cores | CPU-s / 1000 req (gateway / sidecar / function / orchestrator) | idle cores | load gen cores |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+    for s in stats {
+        let groups: Vec<String> = GROUPS[..4]
+            .iter()
+            .map(|g| if s.cpu_s.contains_key(*g) { format!("{:.2}", s.cpu_per_1000(Some(g))) } else { "-".into() })
+            .collect();
+        let load = s.cpu_s.get("load").copied().unwrap_or(0.0) / s.run.measure_s().max(1e-9);
+        let flags = if s.run.flags.is_empty() { String::new() } else { format!(" ({})", s.run.flags.join("; ")) };
+        let _ = writeln!(
+            t,
+            "| {} | {}{} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} ({}) | {:.3} | {:.2} |",
+            s.run.label,
+            s.run.status,
+            flags,
+            s.run.users,
+            s.throughput,
+            s.errors,
+            ms(s.latency_all.p50_ms),
+            ms(s.latency_all.p99_ms),
+            s.cores(),
+            s.cpu_per_1000(None),
+            groups.join(" / "),
+            s.idle_total(),
+            load,
+        );
+    }
+    t
+}
+
+fn latency_table(stats: &[ModeStats]) -> String {
+    let mut types: Vec<&String> = stats.iter().flat_map(|s| s.latency.keys()).collect();
+    types.sort();
+    types.dedup();
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| request type | {} |",
+        stats.iter().map(|s| format!("{} p50 / p90 / p99 ms (n)", s.mode)).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(t, "|---|{}", "---:|".repeat(stats.len()));
+    for ty in types {
+        let cells: Vec<String> = stats
+            .iter()
+            .map(|s| match s.latency.get(ty) {
+                Some(l) => format!("{} / {} / {} ({})", ms(l.p50_ms), ms(l.p90_ms), ms(l.p99_ms), l.count),
+                None => "-".into(),
+            })
+            .collect();
+        let _ = writeln!(t, "| {ty} | {} |", cells.join(" | "));
+    }
+    t
+}
+
+fn counters_table(stats: &[ModeStats]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| mode | context switches / req (gateway / sidecar / function / orchestrator) | hard IRQs / req | NET_RX / req | NET_TX / req | softirqs / req (all) |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|");
+    for s in stats.iter().filter(|s| s.requests > 0) {
+        let sw: Vec<String> = GROUPS[..4]
+            .iter()
+            .map(|g| s.switches.get(*g).map(|v| format!("{:.1}", s.per_request(*v as f64))).unwrap_or("-".into()))
+            .collect();
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            s.mode,
+            sw.join(" / "),
+            s.counter_per_request("irq", |_| true),
+            s.counter_per_request("softirq", |n| n == "NET_RX"),
+            s.counter_per_request("softirq", |n| n == "NET_TX"),
+            s.counter_per_request("softirq", |_| true),
+        );
+    }
+    t
+}
+
+/// (claim, paper's ratio, our ratio or why there is none, note)
+fn ratios(stats: &[ModeStats]) -> Vec<(String, String, String, String)> {
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
+        _ => "not measured in this run".into(),
+    };
+    let s = find(stats, "s-spright");
+    let d = find(stats, "d-spright");
+    let k = find(stats, "knative");
+    let g = find(stats, "grpc");
+    let tput = |m: Option<&ModeStats>| m.map(|m| m.throughput);
+    let p99 = |m: Option<&ModeStats>| m.map(|m| m.latency_all.p99_ms);
+    let cpu = |m: Option<&ModeStats>| m.map(|m| m.cpu_per_1000(None));
+    let closed = "closed loop: throughput follows the users each mode was given (the paper's 5:1), not capacity";
+    vec![
+        ("throughput S-SPRIGHT / Knative".into(), "6x".into(), ratio(tput(s), tput(k)), closed.into()),
+        ("throughput S-SPRIGHT / gRPC".into(), "5x".into(), ratio(tput(s), tput(g)), closed.into()),
+        (
+            "tail latency (p99) Knative / S-SPRIGHT".into(),
+            "up to 70x (Knative overloaded)".into(),
+            ratio(p99(k), p99(s)),
+            "our Knative is a local model at 1/100 of the paper's users; it is overloaded only if the profile pushes it there".into(),
+        ),
+        (
+            "CPU Knative / S-SPRIGHT (per request)".into(),
+            "~8.7x (26 vs 3 cores at 6x less load: ~50x per request)".into(),
+            ratio(cpu(k), cpu(s)),
+            "per request, so different loads compare; one 2-core machine, the model's ingress is not Envoy".into(),
+        ),
+        ("CPU gRPC / S-SPRIGHT (per request)".into(), "~12x (36 vs 3 cores)".into(), ratio(cpu(g), cpu(s)), "per request".into()),
+        (
+            "CPU D-SPRIGHT / S-SPRIGHT (per request)".into(),
+            "~3.7x (11 vs 3 cores)".into(),
+            ratio(cpu(d), cpu(s)),
+            "11 pollers on the cores given to the system: every poller spins, so this grows as load falls".into(),
+        ),
+    ]
+}
+
+pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
+    let m = &data.manifest;
+    let mut out = String::new();
+    let _ = writeln!(out, "# {} - run of {}\n", m.experiment, m.started_at);
+    if m.build_profile != "release" {
+        let _ = writeln!(out, "**WARNING: UNOPTIMIZED BUILD ({}). These numbers are not valid measurements.**\n", m.build_profile);
+    }
+    let _ = writeln!(out, "Profile `{}`: {}\n", m.profile_name, m.profile.note.trim());
+    let _ = writeln!(
+        out,
+        "Machine: {} ({} cores, allowed {:?}), kernel {}, git {}, build {}. Root: {}; BPF: {}. Pinning: load generator {:?}, system under test {:?}. Seed {}.\n",
+        m.cpu_model,
+        m.cores,
+        m.allowed_cpus,
+        m.kernel,
+        m.git_revision,
+        m.build_profile,
+        m.root,
+        m.bpf,
+        m.profile.pin.load,
+        m.profile.pin.system,
+        m.seed
+    );
+    let _ =
+        writeln!(out, "\"knative\" is a local model of Knative Serving's data path (ingress, queue-proxies, containers), not Knative.\n");
+    for w in &m.warnings {
+        let _ = writeln!(out, "* warning: {w}");
+    }
+    if !m.warnings.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Throughput, latency and CPU (measured phase)\n");
+    out.push_str(&modes_table(stats));
+    let _ = writeln!(
+        out,
+        "\nCPU is utime + stime from procfs of every component process, summed per group over the measured phase; \
+         idle cores are measured with the deployment up and no load. The load generator (goose, in the harness process, with the collectors) is shown apart.\n"
+    );
+    let _ = writeln!(out, "## Latency per request type\n");
+    out.push_str(&latency_table(stats));
+    let _ = writeln!(out, "\n## Context switches and interrupts per request\n");
+    out.push_str(&counters_table(stats));
+    let _ = writeln!(
+        out,
+        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group. Interrupts: machine-wide deltas of `/proc/interrupts` and `/proc/softirqs` over the measured phase divided by its requests (the load generator's share included: one machine).\n"
+    );
+    let _ = writeln!(out, "## The paper's headline ratios and ours\n");
+    let _ = writeln!(out, "| claim | paper | measured here | note |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for (claim, paper, ours, note) in ratios(stats) {
+        let _ = writeln!(out, "| {claim} | {paper} | {ours} | {note} |");
+    }
+    out
+}

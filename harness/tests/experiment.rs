@@ -1,0 +1,39 @@
+//! A smoke experiment: two modes for a few seconds each produce a complete,
+//! self-describing run directory.
+
+use std::process::Command;
+
+#[test]
+fn a_smoke_run_writes_a_complete_run_directory() {
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the experiment's s-spright mode needs root (eBPF); run the tests as root");
+    let dir = std::env::temp_dir().join(format!("harness-smoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["experiment", "boutique", "--modes", "s-spright,knative", "--profile", "smoke", "--allow-unoptimized", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for f in
+        ["manifest.yaml", "summary.md", "requests.parquet", "requests.csv", "cpu.parquet", "cpu.csv", "counters.parquet", "counters.csv"]
+    {
+        assert!(dir.join(f).is_file(), "{f} missing; stderr: {stderr}");
+    }
+    assert!(dir.join("figures/fig09_throughput.png").is_file());
+    assert!(dir.join("figures/fig10_cdf_s-spright.svg").is_file());
+    let manifest = std::fs::read_to_string(dir.join("manifest.yaml")).unwrap();
+    assert!(manifest.contains("build_profile: debug"), "a debug measurement is labelled as such");
+    assert_eq!(manifest.matches("status: ok").count(), 2, "{manifest}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("UNOPTIMIZED BUILD"), "{summary}");
+    // Both modes served requests in their measured phase, with no errors.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for mode in ["| s-spright | ok |", "| knative (local model of Knative's data path) | ok |"] {
+        let row = stdout.lines().find(|l| l.starts_with(mode)).unwrap_or_else(|| panic!("{mode} row missing: {stdout}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert!(cells[4].parse::<f64>().unwrap() > 0.0, "{row}");
+        assert_eq!(cells[5], "0", "{row}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
