@@ -54,6 +54,9 @@ enum Command {
         /// manifest and summary then say the numbers are not valid).
         #[arg(long)]
         allow_unoptimized: bool,
+        /// Run the profile's open-loop rate sweep (saturation points) instead of the users.
+        #[arg(long)]
+        sweep: bool,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
@@ -129,11 +132,11 @@ fn reexec_optimized() -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized } => {
+        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized, sweep } => {
             if cfg!(debug_assertions) && !allow_unoptimized {
                 return reexec_optimized();
             }
-            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out }) {
+            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out, sweep }) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("harness: {e}");

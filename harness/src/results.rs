@@ -19,6 +19,9 @@ pub struct Manifest {
     pub workload: String,
     pub profile_name: String,
     pub profile: Profile,
+    /// `users` (closed loop) or `sweep` (open-loop rate steps).
+    #[serde(default)]
+    pub load_kind: String,
     pub seed: u64,
     pub started_at: String,
     pub git_revision: String,
@@ -314,12 +317,14 @@ pub mod fixture {
             service_time_scale: 1.0,
             service_time_mode: String::new(),
             pin: Pinning { load: vec![1], system: vec![0] },
+            sweep: None,
         };
         let manifest = Manifest {
             experiment: "boutique".into(),
             workload: "boutique".into(),
             profile_name: "local".into(),
             profile,
+            load_kind: "users".into(),
             seed: 42,
             started_at: "2026-11-30T00:00:00+00:00".into(),
             git_revision: "fixture".into(),

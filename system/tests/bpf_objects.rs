@@ -36,5 +36,5 @@ fn committed_objects_match_their_sources() {
         }
     }
     let _ = std::fs::remove_dir_all(&out);
-    assert!(checked >= 2, "expected sproxy and eproxy sources");
+    assert!(checked >= 3, "expected the sproxy, eproxy and audit sources");
 }

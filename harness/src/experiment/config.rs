@@ -45,6 +45,23 @@ pub struct Profile {
     pub service_time_mode: String,
     #[serde(default)]
     pub pin: Pinning,
+    /// The open-loop rate sweep run by `--sweep`.
+    #[serde(default)]
+    pub sweep: Option<SweepSpec>,
+}
+
+/// An open-loop rate sweep: Online Boutique mix tasks at each rate in turn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Offered rates, tasks per second, increasing.
+    pub rates: Vec<f64>,
+    pub step_s: f64,
+    /// `poisson` or `constant` inter-arrival times.
+    pub arrivals: String,
+    pub sessions: usize,
+    /// A rate is sustained while p99 stays under this and errors under 1%.
+    pub p99_bound_ms: f64,
 }
 
 fn one() -> f64 {

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use self::config::{ExperimentFile, Load, Profile};
+use self::config::{ExperimentFile, Load, Profile, SweepSpec};
+use crate::collect::ebpf::{self, AuditProbe};
 use crate::collect::interrupts;
 use crate::collect::sampler::{Sampler, Watched};
 use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
-use crate::load::{users, Recorder};
+use crate::load::{open_loop, users, Recorder, RequestRecord};
 use crate::results::{ComponentInfo, CounterRow, CpuSample, Manifest, ModeRun, RequestRow, RunData};
 
 pub struct Args {
@@ -24,6 +25,8 @@ pub struct Args {
     pub profile: String,
     pub duration_s: Option<f64>,
     pub out: Option<PathBuf>,
+    /// Run the profile's open-loop rate sweep instead of the users.
+    pub sweep: bool,
 }
 
 /// Where a time falls in a mode's timeline.
@@ -97,6 +100,8 @@ struct Plan<'a> {
     epoch: Instant,
     system_cpus: Vec<usize>,
     load_cpus: Vec<usize>,
+    audit: Option<&'a AuditProbe>,
+    sweep: Option<&'a SweepSpec>,
 }
 
 fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
@@ -133,28 +138,65 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     wait(&bar, "idle", p.idle_s);
 
     let recorder = Recorder::new(plan.epoch);
-    let Load::Users { increase_rate, think_ms, .. } = &p.load;
-    let load = users::UserLoad {
-        host: format!("http://{}", d.addr),
-        users: p.load.users_for(mode),
-        increase_rate: *increase_rate,
-        think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),
-        run_time: Duration::from_secs_f64(p.warmup_s + duration),
-        seed: plan.file.seed,
-    };
-    let (rec, load_cpus) = (recorder.clone(), plan.load_cpus.clone());
+    let load_cpus = plan.load_cpus.clone();
     let load_from = since(Instant::now());
-    let generator = std::thread::spawn(move || -> Result<(), String> {
-        pin_current_thread(&load_cpus)?;
-        let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
-        rt.block_on(users::run(&load, &rec))
-    });
-    wait(&bar, "warm-up", p.warmup_s);
-    let (irq0, soft0) = (interrupts::read_interrupts(), interrupts::read_softirqs());
-    let measure_from = since(Instant::now());
-    wait(&bar, "load", duration);
+    let (irq0, soft0, audit0, measure_from, generator) = match plan.sweep {
+        None => {
+            let Load::Users { increase_rate, think_ms, .. } = &p.load;
+            let load = users::UserLoad {
+                host: format!("http://{}", d.addr),
+                users: p.load.users_for(mode),
+                increase_rate: *increase_rate,
+                think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),
+                run_time: Duration::from_secs_f64(p.warmup_s + duration),
+                seed: plan.file.seed,
+            };
+            let rec = recorder.clone();
+            let generator = std::thread::spawn(move || -> Result<(), String> {
+                pin_current_thread(&load_cpus)?;
+                let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
+                let rt =
+                    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+                rt.block_on(users::run(&load, &rec))
+            });
+            wait(&bar, "warm-up", p.warmup_s);
+            let snapshots = (interrupts::read_interrupts(), interrupts::read_softirqs(), plan.audit.map(AuditProbe::snapshot));
+            let measure_from = since(Instant::now());
+            wait(&bar, "load", duration);
+            (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
+        }
+        Some(spec) => {
+            let steps = sweep_steps(spec, d.addr, plan.file.seed, p.warmup_s);
+            let rec = recorder.clone();
+            let bound_us = spec.p99_bound_ms * 1e3;
+            let generator = std::thread::spawn(move || -> Result<(), String> {
+                pin_current_thread(&load_cpus)?;
+                let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
+                let rt =
+                    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+                rt.block_on(async {
+                    for step in &steps {
+                        open_loop::run(step, &rec).await;
+                        if step.label != "warmup" && far_past_saturation(&rec.labelled(&step.label), bound_us) {
+                            break;
+                        }
+                    }
+                });
+                Ok(())
+            });
+            wait(&bar, "warm-up", p.warmup_s);
+            let snapshots = (interrupts::read_interrupts(), interrupts::read_softirqs(), plan.audit.map(AuditProbe::snapshot));
+            let measure_from = since(Instant::now());
+            bar.set_message("sweep");
+            while !generator.is_finished() {
+                std::thread::sleep(Duration::from_millis(250));
+                bar.inc(1);
+            }
+            (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
+        }
+    };
     let (irq1, soft1) = (interrupts::read_interrupts(), interrupts::read_softirqs());
+    let audit1 = plan.audit.map(AuditProbe::snapshot);
     let measure_to = since(Instant::now());
     bar.set_message("draining");
     let load_result = generator.join().unwrap_or_else(|_| Err("load generator panicked".into()));
@@ -165,11 +207,12 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
 
     let timeline = Timeline { idle_from, load_from, measure_from, measure_to };
     let name = mode.name().to_string();
-    let requests = recorder
+    let mut requests = recorder
         .take()
         .into_iter()
         .map(|r| RequestRow { mode: name.clone(), phase: timeline.phase(r.time_s).into(), r })
         .collect::<Vec<_>>();
+    requests.extend(recorder.take_labelled().into_iter().map(|(label, r)| RequestRow { mode: name.clone(), phase: label, r }));
     let cpu = cpu_rows
         .into_iter()
         .map(|s| CpuSample { mode: name.clone(), phase: timeline.phase(s.time_s - s.interval_s / 2.0).into(), s })
@@ -185,6 +228,35 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
                 name: k,
                 value: v as f64,
             });
+        }
+    }
+    if let (Some(a0), Some(a1)) = (audit0, audit1) {
+        // Processes to groups: the deployment's components, the harness
+        // (load generator), everything else.
+        let group_of = |tgid: u32| {
+            components.iter().find(|c| c.pid == tgid).map(|c| c.role.name()).unwrap_or(if tgid == std::process::id() {
+                "load"
+            } else {
+                "other"
+            })
+        };
+        let mut by_group: std::collections::BTreeMap<(&str, &str), (u64, u64)> = Default::default();
+        for ((tgid, event), (count, bytes)) in ebpf::delta(&a0, &a1) {
+            let e = by_group.entry((group_of(tgid), event)).or_default();
+            e.0 += count;
+            e.1 += bytes;
+        }
+        for ((group, event), (count, bytes)) in by_group {
+            for (counter, value) in [(event.to_string(), count), (format!("{event}_bytes"), bytes)] {
+                counters.push(CounterRow {
+                    mode: name.clone(),
+                    phase: "measure".into(),
+                    source: "ebpf".into(),
+                    scope: group.into(),
+                    name: counter,
+                    value: value as f64,
+                });
+            }
         }
     }
     let status = match load_result {
@@ -204,6 +276,35 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         components: components.iter().map(|c| ComponentInfo { name: c.name.clone(), group: c.role.name().into(), pid: c.pid }).collect(),
     };
     ModeResult { run, requests, cpu, counters }
+}
+
+/// The sweep's steps: a warm-up at the first rate, then each rate.
+fn sweep_steps(spec: &SweepSpec, addr: std::net::SocketAddr, seed: u64, warmup_s: f64) -> Vec<open_loop::Step> {
+    let step = |rate: f64, secs: f64, label: String, i: u64| open_loop::Step {
+        addr,
+        rate,
+        duration: Duration::from_secs_f64(secs),
+        poisson: spec.arrivals == "poisson",
+        seed: seed.wrapping_add(i),
+        sessions: spec.sessions,
+        label,
+    };
+    let first = spec.rates.first().copied().unwrap_or(10.0);
+    std::iter::once(step(first, warmup_s, "warmup".into(), 0))
+        .chain(spec.rates.iter().enumerate().map(|(i, &r)| step(r, spec.step_s, format!("sweep {r}"), i as u64 + 1)))
+        .collect()
+}
+
+/// Far enough past saturation that higher rates only add queueing: more
+/// than 10% errors, or a p99 ten times the bound.
+fn far_past_saturation(records: &[RequestRecord], bound_us: f64) -> bool {
+    if records.is_empty() {
+        return true;
+    }
+    let errors = records.iter().filter(|r| r.status == 0 || r.status >= 500).count();
+    let mut lat: Vec<f64> = records.iter().map(|r| r.latency_us).collect();
+    lat.sort_by(f64::total_cmp);
+    errors * 10 > records.len() || crate::report::stats::quantile(&lat, 0.99) > bound_us * 10.0
 }
 
 /// Checks the pinning against the CPUs this process may use; drops it with
@@ -254,7 +355,33 @@ pub fn run(args: &Args) -> Result<PathBuf, String> {
         modes.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
         dir.display()
     );
-    let plan = Plan { file: &file, workload, profile: &profile, bins: &bins, epoch: Instant::now(), system_cpus, load_cpus };
+    let audit = if file.collectors.iter().any(|c| c == "ebpf") && root {
+        match AuditProbe::start() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                warnings.push(format!("eBPF collector not running: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let sweep = if args.sweep {
+        Some(profile.sweep.as_ref().ok_or_else(|| format!("profile {} of {} has no sweep section", args.profile, file.name))?)
+    } else {
+        None
+    };
+    let plan = Plan {
+        file: &file,
+        workload,
+        profile: &profile,
+        bins: &bins,
+        epoch: Instant::now(),
+        system_cpus,
+        load_cpus,
+        audit: audit.as_ref(),
+        sweep,
+    };
     let mut results = Vec::new();
     for &mode in &modes {
         let r = if mode == Mode::SSpright && !root {
@@ -273,6 +400,7 @@ pub fn run(args: &Args) -> Result<PathBuf, String> {
         workload: workload.name().into(),
         profile_name: args.profile.clone(),
         profile: profile.clone(),
+        load_kind: if args.sweep { "sweep" } else { "users" }.into(),
         seed: file.seed,
         started_at: started.to_rfc3339(),
         git_revision: machine::git_revision(),

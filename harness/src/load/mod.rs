@@ -2,6 +2,7 @@
 //! microsecond latencies and times on the run's common clock, so results
 //! do not depend on a load tool's own (millisecond) metrics.
 
+pub mod open_loop;
 pub mod users;
 
 use std::sync::{Arc, Mutex};
@@ -26,11 +27,12 @@ pub struct RequestRecord {
 pub struct Recorder {
     epoch: Instant,
     records: Arc<Mutex<Vec<RequestRecord>>>,
+    labelled: Arc<Mutex<Vec<(String, RequestRecord)>>>,
 }
 
 impl Recorder {
     pub fn new(epoch: Instant) -> Self {
-        Self { epoch, records: Arc::default() }
+        Self { epoch, records: Arc::default(), labelled: Arc::default() }
     }
 
     pub fn since_epoch(&self, t: Instant) -> f64 {
@@ -46,6 +48,28 @@ impl Recorder {
             intended_s: None,
         };
         self.records.lock().unwrap().push(r);
+    }
+
+    /// An open-loop request: latency from `intended`, the phase label kept
+    /// in `request` as `TYPE` and returned separately by [`Recorder::take_labelled`].
+    pub fn record_open(&self, request: &str, label: &str, intended: Instant, status: u16) {
+        let r = RequestRecord {
+            time_s: self.since_epoch(intended),
+            request: request.to_string(),
+            latency_us: intended.elapsed().as_secs_f64() * 1e6,
+            status,
+            intended_s: Some(self.since_epoch(intended)),
+        };
+        self.labelled.lock().unwrap().push((label.to_string(), r));
+    }
+
+    /// The open-loop records of one label so far.
+    pub fn labelled(&self, label: &str) -> Vec<RequestRecord> {
+        self.labelled.lock().unwrap().iter().filter(|(l, _)| l == label).map(|(_, r)| r.clone()).collect()
+    }
+
+    pub fn take_labelled(&self) -> Vec<(String, RequestRecord)> {
+        std::mem::take(&mut *self.labelled.lock().unwrap())
     }
 
     pub fn take(&self) -> Vec<RequestRecord> {

@@ -234,6 +234,95 @@ fn fig10_cpu_over_time(data: &RunData, run: &ModeRun) -> Plot {
     }
 }
 
+/// The overhead audit as grouped bars: per request, for each mode, copies,
+/// context switches and protocol-stack passes (both legs).
+fn audit_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &RunData) -> Result<(), String> {
+    use super::summary::{CHAIN, COPIES, EXTERNAL, STACK, SWITCHES};
+    let stats: Vec<_> = super::stats::compute(data).into_iter().filter(|s| s.requests > 0 && s.has_ebpf()).collect();
+    let legs: Vec<&str> = EXTERNAL.iter().chain(CHAIN).copied().collect();
+    let metrics = [("copies", COPIES), ("context switches", SWITCHES), ("stack passes", STACK)];
+    let values: Vec<Vec<f64>> = stats.iter().map(|s| metrics.iter().map(|(_, ev)| s.ebpf_per_request(&legs, ev)).collect()).collect();
+    let ymax = values.iter().flatten().fold(1.0f64, |a, &b| a.max(b)) * 1.15;
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Overhead audit - per request, both legs (eBPF)", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(0f64..metrics.len() as f64, 0f64..ymax)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(metrics.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 && i < metrics.len() {
+                metrics[i].0.to_string()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("events per request")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let width = 0.8 / stats.len().max(1) as f64;
+    for (k, s) in stats.iter().enumerate() {
+        let c = color(k, &s.mode);
+        let bars = (0..metrics.len()).map(|m| {
+            let x0 = m as f64 + 0.1 + k as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width * 0.9, values[k][m])], c.filled())
+        });
+        chart
+            .draw_series(bars)
+            .map_err(|e| e.to_string())?
+            .label(s.mode.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// The sweep: achieved requests/s, and p99, against the offered rate.
+fn sweep_plots(data: &RunData) -> [Plot; 2] {
+    let points = super::stats::sweep(data);
+    let mut tput: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut p99: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for p in &points {
+        tput.entry(&p.mode).or_default().push((p.offered, p.achieved_rps));
+        p99.entry(&p.mode).or_default().push((p.offered, p.p99_ms));
+    }
+    let series = |m: BTreeMap<&str, Vec<(f64, f64)>>| {
+        m.into_iter().map(|(mode, points)| Series { name: mode.to_string(), points, style: Style::Line }).collect()
+    };
+    [
+        Plot {
+            title: "Open-loop sweep - throughput".into(),
+            x_desc: "offered load (Online Boutique tasks / s)".into(),
+            y_desc: "achieved requests / s".into(),
+            y_log: false,
+            x_log: false,
+            series: series(tput),
+        },
+        Plot {
+            title: "Open-loop sweep - p99 latency".into(),
+            x_desc: "offered load (Online Boutique tasks / s)".into(),
+            y_desc: "p99 latency (ms, log)".into(),
+            y_log: true,
+            x_log: false,
+            series: series(p99),
+        },
+    ]
+}
+
 /// Draws every figure the run's data supports into `dir`.
 pub fn draw_all(data: &RunData, dir: &Path) -> Result<Vec<String>, String> {
     register_font();
@@ -249,6 +338,19 @@ pub fn draw_all(data: &RunData, dir: &Path) -> Result<Vec<String>, String> {
             save(dir, &name, &plot)?;
             names.push(name);
         }
+    }
+    if data.manifest.load_kind == "sweep" {
+        let [tput, p99] = sweep_plots(data);
+        save(dir, "sweep_throughput", &tput)?;
+        save(dir, "sweep_p99", &p99)?;
+        names.extend(["sweep_throughput".to_string(), "sweep_p99".to_string()]);
+    }
+    if data.counters.iter().any(|c| c.source == "ebpf") {
+        let png = dir.join("audit.png");
+        audit_bars(BitMapBackend::new(&png, (960, 600)).into_drawing_area(), data).map_err(|e| format!("{}: {e}", png.display()))?;
+        let svg = dir.join("audit.svg");
+        audit_bars(SVGBackend::new(&svg, (960, 600)).into_drawing_area(), data).map_err(|e| format!("{}: {e}", svg.display()))?;
+        names.push("audit".into());
     }
     Ok(names)
 }

@@ -89,6 +89,20 @@ impl ModeStats {
         }
     }
 
+    /// eBPF events in processes of `groups`, per measured request.
+    pub fn ebpf_per_request(&self, groups: &[&str], events: &[&str]) -> f64 {
+        let total = self
+            .counters
+            .iter()
+            .filter(|((s, g, n), _)| s == "ebpf" && groups.contains(&g.as_str()) && events.contains(&n.as_str()))
+            .fold(0.0, |a, (_, v)| a + v);
+        self.per_request(total)
+    }
+
+    pub fn has_ebpf(&self) -> bool {
+        self.counters.keys().any(|(s, _, _)| s == "ebpf")
+    }
+
     /// Sum of counters of one source (all scopes), per measured request.
     pub fn counter_per_request(&self, source: &str, name_filter: impl Fn(&str) -> bool) -> f64 {
         // fold, not sum: an empty f64 sum is -0.0.
@@ -104,7 +118,8 @@ pub fn compute(data: &RunData) -> Vec<ModeStats> {
         .iter()
         .map(|run| {
             let mut s = ModeStats { mode: run.mode.clone(), run: run.clone(), ..Default::default() };
-            let measured: Vec<_> = data.requests.iter().filter(|r| r.mode == run.mode && r.phase == "measure").collect();
+            let measured: Vec<_> =
+                data.requests.iter().filter(|r| r.mode == run.mode && (r.phase == "measure" || r.phase.starts_with("sweep "))).collect();
             s.requests = measured.len();
             s.errors = measured.iter().filter(|r| r.r.status == 0 || r.r.status >= 500).count();
             let secs = run.measure_s();
@@ -140,4 +155,70 @@ pub fn compute(data: &RunData) -> Vec<ModeStats> {
             s
         })
         .collect()
+}
+
+/// One step of an open-loop sweep.
+#[derive(Clone, Debug)]
+pub struct SweepPoint {
+    pub mode: String,
+    /// Offered Online Boutique tasks per second.
+    pub offered: f64,
+    /// Requests answered (not 5xx) within the step, per second.
+    pub achieved_rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub error_pct: f64,
+    pub requests: usize,
+}
+
+/// The sweep's points, per mode in manifest order and by offered rate.
+pub fn sweep(data: &RunData) -> Vec<SweepPoint> {
+    let Some(spec) = &data.manifest.profile.sweep else { return Vec::new() };
+    let mut out = Vec::new();
+    for run in &data.manifest.modes {
+        let mut by_rate: BTreeMap<String, Vec<&crate::load::RequestRecord>> = BTreeMap::new();
+        for r in data.requests.iter().filter(|r| r.mode == run.mode) {
+            if let Some(rate) = r.phase.strip_prefix("sweep ") {
+                by_rate.entry(rate.to_string()).or_default().push(&r.r);
+            }
+        }
+        let mut points: Vec<SweepPoint> = by_rate
+            .into_iter()
+            .filter_map(|(rate, recs)| {
+                let offered: f64 = rate.parse().ok()?;
+                let start = recs.iter().map(|r| r.time_s).fold(f64::MAX, f64::min);
+                let end = start + spec.step_s;
+                let ok = |r: &&&crate::load::RequestRecord| r.status > 0 && r.status < 500;
+                let in_time = recs.iter().filter(ok).filter(|r| r.time_s + r.latency_us / 1e6 <= end).count();
+                let errors = recs.iter().filter(|r| r.status == 0 || r.status >= 500).count();
+                let mut lat: Vec<f64> = recs.iter().map(|r| r.latency_us).collect();
+                lat.sort_by(f64::total_cmp);
+                Some(SweepPoint {
+                    mode: run.mode.clone(),
+                    offered,
+                    achieved_rps: in_time as f64 / spec.step_s,
+                    p50_ms: quantile(&lat, 0.5) / 1e3,
+                    p99_ms: quantile(&lat, 0.99) / 1e3,
+                    error_pct: 100.0 * errors as f64 / recs.len() as f64,
+                    requests: recs.len(),
+                })
+            })
+            .collect();
+        points.sort_by(|a, b| a.offered.total_cmp(&b.offered));
+        out.extend(points);
+    }
+    out
+}
+
+/// The highest offered rate each mode sustained (p99 under the bound,
+/// under 1% errors), with the requests per second it achieved there.
+pub fn saturation(points: &[SweepPoint], p99_bound_ms: f64) -> BTreeMap<String, Option<(f64, f64)>> {
+    let mut out: BTreeMap<String, Option<(f64, f64)>> = BTreeMap::new();
+    for p in points {
+        let best = out.entry(p.mode.clone()).or_default();
+        if p.p99_ms <= p99_bound_ms && p.error_pct < 1.0 && best.is_none_or(|(o, _)| p.offered > o) {
+            *best = Some((p.offered, p.achieved_rps));
+        }
+    }
+    out
 }

@@ -100,6 +100,48 @@ fn counters_table(stats: &[ModeStats]) -> String {
     t
 }
 
+/// The legs of the overhead audit: the front door (SPRIGHT gateway,
+/// Knative ingress) and the chain behind it.
+pub const EXTERNAL: &[&str] = &["gateway"];
+pub const CHAIN: &[&str] = &["sidecar", "function", "orchestrator"];
+
+/// Copies: socket sends (user to kernel) plus kernel-to-user copies.
+pub const COPIES: &[&str] = &["sock_send", "skb_copy_to_user"];
+pub const SWITCHES: &[&str] = &["switch_out"];
+pub const STACK: &[&str] = &["netif_receive_skb", "net_dev_xmit"];
+
+fn audit_table(stats: &[ModeStats]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| mode | leg | copies | bytes copied | context switches | hard IRQs | soft IRQs | protocol stack passes | serializations | deserializations |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in stats.iter().filter(|s| s.requests > 0 && s.has_ebpf()) {
+        for (leg, groups) in [("external", EXTERNAL), ("chain", CHAIN)] {
+            let irqs = if leg == "external" {
+                (format!("{:.2}", s.counter_per_request("irq", |_| true)), format!("{:.2}", s.counter_per_request("softirq", |_| true)))
+            } else {
+                ("(machine-wide)".into(), "(machine-wide)".into())
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {leg} | {:.2} | {:.0} | {:.2} | {} | {} | {:.2} | n/i | n/i |",
+                s.mode,
+                s.ebpf_per_request(groups, COPIES),
+                s.ebpf_per_request(groups, &["sock_send_bytes", "skb_copy_to_user_bytes"]),
+                s.ebpf_per_request(groups, SWITCHES),
+                irqs.0,
+                irqs.1,
+                s.ebpf_per_request(groups, STACK),
+            );
+        }
+    }
+    let _ = writeln!(t, "| paper: Knative | whole chain | 15 | | 15 | 25 (hard + soft) | | 12 | 8 | 7 |");
+    let _ = writeln!(t, "| paper: SPRIGHT | whole chain (0 copies, 0 stack passes, 0 (de)serializations inside) | 3 | | 7 | 11 (hard + soft) | | 3 | 2 | 1 |");
+    t
+}
+
 /// (claim, paper's ratio, our ratio or why there is none, note)
 fn ratios(stats: &[ModeStats]) -> Vec<(String, String, String, String)> {
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -139,6 +181,65 @@ fn ratios(stats: &[ModeStats]) -> Vec<(String, String, String, String)> {
     ]
 }
 
+fn sweep_section(data: &RunData) -> String {
+    let mut t = String::new();
+    let Some(spec) = &data.manifest.profile.sweep else { return t };
+    let points = super::stats::sweep(data);
+    let _ = writeln!(
+        t,
+        "## Open-loop rate sweep\n\nOnline Boutique mix tasks (1-2 requests each) at each offered rate for {} s, {} arrivals, {} sessions; \
+         latency from each task's intended send time (no coordinated omission); achieved = requests answered (not 5xx) within the step.\n",
+        spec.step_s, spec.arrivals, spec.sessions
+    );
+    let _ = writeln!(t, "| mode | offered tasks/s | achieved req/s | p50 ms | p99 ms | errors % | requests |");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
+    for p in &points {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.1} | {} | {} | {:.2} | {} |",
+            p.mode,
+            p.offered,
+            p.achieved_rps,
+            ms(p.p50_ms),
+            ms(p.p99_ms),
+            p.error_pct,
+            p.requests
+        );
+    }
+    let sat = super::stats::saturation(&points, spec.p99_bound_ms);
+    let _ = writeln!(t, "\n### Saturation points (p99 <= {} ms, errors < 1%)\n", spec.p99_bound_ms);
+    let _ = writeln!(t, "| mode | highest sustained offered tasks/s | achieved req/s there |");
+    let _ = writeln!(t, "|---|---:|---:|");
+    let top = spec.rates.iter().copied().fold(0.0, f64::max);
+    let unsaturated = |m: &str| sat.get(m).copied().flatten().is_some_and(|(o, _)| o >= top);
+    for (mode, s) in &sat {
+        match s {
+            Some((o, a)) if *o >= top => {
+                let _ = writeln!(t, "| {mode} | >= {o} (never saturated: raise the rates) | {a:.1} |");
+            }
+            Some((o, a)) => {
+                let _ = writeln!(t, "| {mode} | {o} | {a:.1} |");
+            }
+            None => {
+                let _ = writeln!(t, "| {mode} | none of the offered rates | - |");
+            }
+        }
+    }
+    let rps = |m: &str| sat.get(m).copied().flatten().map(|(_, a)| a);
+    // A mode that never saturated only bounds the ratio.
+    let ratio = |a: &str, b: &str| match (rps(a), rps(b)) {
+        (Some(_), Some(_)) if unsaturated(b) => "inconclusive (the second mode never saturated)".to_string(),
+        (Some(x), Some(y)) if y > 0.0 && unsaturated(a) => format!(">= {:.1}x", x / y),
+        (Some(x), Some(y)) if y > 0.0 => format!("{:.1}x", x / y),
+        _ => "not measured".into(),
+    };
+    let _ = writeln!(t, "\n| saturation throughput | paper | measured here |\n|---|---|---|");
+    let _ = writeln!(t, "| S-SPRIGHT / Knative | 6x | {} |", ratio("s-spright", "knative"));
+    let _ = writeln!(t, "| S-SPRIGHT / gRPC | 5x | {} |", ratio("s-spright", "grpc"));
+    let _ = writeln!(t, "| E-SPRIGHT / Knative | - | {} |", ratio("e-spright", "knative"));
+    t
+}
+
 pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     let m = &data.manifest;
     let mut out = String::new();
@@ -170,6 +271,10 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     if !m.warnings.is_empty() {
         out.push('\n');
     }
+    if data.manifest.load_kind == "sweep" {
+        out.push_str(&sweep_section(data));
+        let _ = writeln!(out, "\n## CPU and counters over the whole sweep\n");
+    }
     let _ = writeln!(out, "## Throughput, latency and CPU (measured phase)\n");
     out.push_str(&modes_table(stats));
     let _ = writeln!(
@@ -185,6 +290,22 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         out,
         "\nContext switches: procfs (voluntary + involuntary, every thread) per component group. Interrupts: machine-wide deltas of `/proc/interrupts` and `/proc/softirqs` over the measured phase divided by its requests (the load generator's share included: one machine).\n"
     );
+    let _ = writeln!(out, "## Overhead audit, per request\n");
+    if stats.iter().any(ModeStats::has_ebpf) {
+        out.push_str(&audit_table(stats));
+        let _ = writeln!(
+            out,
+            "\nMeasured with eBPF tracepoints per process (`system/bpf/audit.bpf.c`): copies = `sock:sock_send_length` (user to kernel) + \
+             `skb:skb_copy_datagram_iovec` (kernel to user); context switches = `sched:sched_switch` of the leg's processes; protocol stack passes = \
+             `net:netif_receive_skb` + `net:net_dev_xmit` in the leg's process context. External leg = the front door's processes (SPRIGHT \
+             gateway, Knative ingress; gRPC has none: its frontend is a function). IRQs are machine-wide (procfs) and shown on the external row. \
+             SPRIGHT's descriptor sends count as sends (16 bytes each): the payload itself is never copied. (De)serializations: n/i = not \
+             instrumented yet. The paper's rows are from the talk's slides (counted by hand, per chain).\n"
+        );
+    } else {
+        let _ =
+            writeln!(out, "Not collected in this run (the eBPF collector needs root and the `ebpf` collector in the experiment file).\n");
+    }
     let _ = writeln!(out, "## The paper's headline ratios and ours\n");
     let _ = writeln!(out, "| claim | paper | measured here | note |");
     let _ = writeln!(out, "|---|---|---|---|");

@@ -1,0 +1,119 @@
+//! Open-loop load: tasks of the Online Boutique mix arrive on a seeded
+//! schedule (constant or Poisson) whatever the server does, and latency
+//! counts from each task's intended send time - a server that falls
+//! behind cannot slow the load down (no coordinated omission).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use boutique::script::mix_task;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, COOKIE};
+use hyper::Request;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinSet;
+
+use super::Recorder;
+
+pub struct Step {
+    pub addr: SocketAddr,
+    /// Tasks per second.
+    pub rate: f64,
+    pub duration: Duration,
+    pub poisson: bool,
+    pub seed: u64,
+    /// Distinct session cookies the tasks cycle through.
+    pub sessions: usize,
+    /// Label recorded with every request of this step.
+    pub label: String,
+}
+
+/// Requests without an answer after this count as errors.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(c)
+}
+
+/// The next inter-arrival gap in seconds.
+fn gap(rate: f64, poisson: bool, state: &mut u64) -> f64 {
+    if !poisson {
+        return 1.0 / rate;
+    }
+    // xorshift64*, then an exponential draw.
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    let u = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+    -(1.0 - u).ln() / rate
+}
+
+async fn send(client: &HttpClient, addr: SocketAddr, cookie: &str, method: &str, path: &str, body: &str) -> u16 {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body.to_string())));
+    let Ok(req) = req else { return 0 };
+    let exchange = async {
+        let resp = client.request(req).await.ok()?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await.ok()?;
+        Some(status)
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.ok().flatten().unwrap_or(0)
+}
+
+/// Runs one step; every request is recorded with its intended time. The
+/// first request of a task counts from the task's intended time, later
+/// ones (add-then-checkout) from when they could be sent.
+pub async fn run(step: &Step, rec: &Recorder) {
+    let client = client();
+    let start = Instant::now();
+    let mut state = step.seed | 1;
+    let mut t = 0.0;
+    let mut tasks = JoinSet::new();
+    let mut n: u64 = step.seed.wrapping_mul(7919);
+    loop {
+        t += gap(step.rate, step.poisson, &mut state);
+        if t >= step.duration.as_secs_f64() {
+            break;
+        }
+        let intended = start + Duration::from_secs_f64(t);
+        tokio::time::sleep_until(intended.into()).await;
+        n += 1;
+        let (client, rec, addr, label) = (client.clone(), rec.clone(), step.addr, step.label.clone());
+        let cookie = format!("shop_session=open{}.USD", n % step.sessions.max(1) as u64);
+        tasks.spawn(async move {
+            let mut from = intended;
+            for (kind, method, path, body) in mix_task(n) {
+                let status = send(&client, addr, &cookie, method, &path, &body).await;
+                rec.record_open(kind, &label, from, status);
+                from = Instant::now();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gap;
+
+    #[test]
+    fn poisson_gaps_average_the_rate() {
+        let mut s = 42;
+        let n = 20_000;
+        let mean: f64 = (0..n).map(|_| gap(500.0, true, &mut s)).sum::<f64>() / n as f64;
+        assert!((mean - 0.002).abs() < 0.0001, "{mean}");
+        assert_eq!(gap(500.0, false, &mut s), 0.002);
+    }
+}
