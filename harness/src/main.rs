@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Run an experiment (harness/experiments/NAME.yaml) over its modes and write a run directory.
     Experiment {
-        /// boutique (motion and parking: see the README).
+        /// boutique, motion or parking.
         name: String,
         /// Comma-separated subset of the experiment's modes.
         #[arg(long, value_delimiter = ',')]
@@ -57,6 +57,9 @@ enum Command {
         /// Run the profile's open-loop rate sweep (saturation points) instead of the users.
         #[arg(long)]
         sweep: bool,
+        /// Motion: replay a real trace (`<sensor> <start_ms> <stop_ms>` lines) instead of the synthetic one.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
@@ -132,11 +135,11 @@ fn reexec_optimized() -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized, sweep } => {
+        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized, sweep, trace } => {
             if cfg!(debug_assertions) && !allow_unoptimized {
                 return reexec_optimized();
             }
-            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out, sweep }) {
+            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out, sweep, trace }) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("harness: {e}");

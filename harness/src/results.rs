@@ -317,6 +317,7 @@ pub mod fixture {
             service_time_scale: 1.0,
             service_time_mode: String::new(),
             pin: Pinning { load: vec![1], system: vec![0] },
+            knative_scale_to_zero_ms: None,
             sweep: None,
         };
         let manifest = Manifest {

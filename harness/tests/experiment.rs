@@ -37,3 +37,26 @@ fn a_smoke_run_writes_a_complete_run_directory() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Motion (trace replay, Knative scale-to-zero) and parking (concurrent
+/// upload bursts) produce their run directories and Fig. 11 / Fig. 12.
+#[test]
+fn motion_and_parking_smoke_runs_draw_their_figures() {
+    for (workload, fig) in [("motion", "fig11a_latency"), ("parking", "fig12b_cpu")] {
+        let dir = std::env::temp_dir().join(format!("harness-smoke-{workload}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["experiment", workload, "--modes", "e-spright,knative", "--profile", "smoke", "--allow-unoptimized", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{workload}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(dir.join(format!("figures/{fig}.png")).is_file(), "{workload}: {fig} missing");
+        let manifest = std::fs::read_to_string(dir.join("manifest.yaml")).unwrap();
+        assert_eq!(manifest.matches("status: ok").count(), 2, "{manifest}");
+        let requests = std::fs::read_to_string(dir.join("requests.csv")).unwrap();
+        assert!(requests.lines().count() > 5, "{workload}: {requests}");
+        assert!(!requests.lines().skip(1).any(|l| l.split(',').nth(5) == Some("0")), "{workload}: unanswered requests");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -15,6 +15,22 @@ pub struct Watched {
     pub component: String,
     pub group: String,
     pub pid: u32,
+    /// Also watch processes it starts later (the Knative activator's
+    /// cold-started containers and queue-proxies).
+    pub adopt_children: bool,
+}
+
+/// A child started by an adopting component: its name and group from its
+/// command line.
+fn adopted(pid: u32) -> Watched {
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&str> = cmdline.split('\0').collect();
+    let function = args.iter().skip_while(|a| **a != "--function").nth(1).map(|s| s.to_string());
+    if args.contains(&"queue-proxy") {
+        Watched { component: format!("queue-proxy-{pid}"), group: "sidecar".into(), pid, adopt_children: false }
+    } else {
+        Watched { component: function.unwrap_or_else(|| format!("pid{pid}")), group: "function".into(), pid, adopt_children: false }
+    }
 }
 
 /// What one process used in one interval.
@@ -54,6 +70,7 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
+            let mut watched = watched;
             let mut last: Vec<Option<(f64, ContextSwitches)>> = watched.iter().map(|w| read(w.pid)).collect();
             let mut last_t = Instant::now();
             let mut rows = Vec::new();
@@ -66,6 +83,16 @@ impl Sampler {
                     if now < next {
                         std::thread::sleep((next - now).min(Duration::from_millis(50)));
                         continue;
+                    }
+                }
+                // Newly started children count from zero: all their CPU is new.
+                let adopters: Vec<u32> = watched.iter().filter(|w| w.adopt_children).map(|w| w.pid).collect();
+                for parent in adopters {
+                    for child in super::procfs::children_of(parent) {
+                        if !watched.iter().any(|w| w.pid == child) {
+                            watched.push(adopted(child));
+                            last.push(Some((0.0, ContextSwitches::default())));
+                        }
                     }
                 }
                 let now = Instant::now();
@@ -112,7 +139,11 @@ mod tests {
     fn a_busy_thread_shows_up_as_about_one_core() {
         let me = std::process::id();
         let epoch = Instant::now();
-        let s = Sampler::start(vec![Watched { component: "me".into(), group: "load".into(), pid: me }], Duration::from_millis(100), epoch);
+        let s = Sampler::start(
+            vec![Watched { component: "me".into(), group: "load".into(), pid: me, adopt_children: false }],
+            Duration::from_millis(100),
+            epoch,
+        );
         let t = Instant::now();
         let mut x = 0u64;
         while t.elapsed() < Duration::from_millis(600) {

@@ -45,6 +45,10 @@ pub struct Profile {
     pub service_time_mode: String,
     #[serde(default)]
     pub pin: Pinning,
+    /// Knative mode, motion and parking: scale functions to zero after this
+    /// idle window (the activator cold-starts them); absent = pre-warmed.
+    #[serde(default)]
+    pub knative_scale_to_zero_ms: Option<u64>,
     /// The open-loop rate sweep run by `--sweep`.
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
@@ -90,12 +94,23 @@ pub enum Load {
         /// Think time between tasks, uniform in [min, max] milliseconds.
         think_ms: [u64; 2],
     },
+    /// Motion events replayed open loop from the seeded synthetic trace
+    /// (or `--trace FILE`), trace time divided by `compression`.
+    MotionTrace {
+        /// Length of the synthetic trace, in trace milliseconds.
+        trace_ms: u64,
+        sensors: usize,
+        compression: f64,
+    },
+    /// Parking: `bursts` bursts of `size` concurrent uploads, `period_s` apart.
+    ParkingBursts { bursts: usize, size: usize, period_s: f64, route2_share: f64 },
 }
 
 impl Load {
     pub fn users_for(&self, mode: Mode) -> usize {
         match self {
             Load::Users { users, .. } => users.get(mode.name()).or_else(|| users.get("default")).copied().unwrap_or(1),
+            Load::MotionTrace { .. } | Load::ParkingBursts { .. } => 0,
         }
     }
 }
@@ -134,7 +149,7 @@ mod tests {
 
     #[test]
     fn shipped_experiments_parse() {
-        for name in ["boutique"] {
+        for name in ["boutique", "motion", "parking"] {
             let f = ExperimentFile::load(&ExperimentFile::path(name)).unwrap();
             for p in ["local", "paper"] {
                 f.profile(p).unwrap();

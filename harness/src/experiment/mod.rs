@@ -16,7 +16,7 @@ use crate::collect::ebpf::{self, AuditProbe};
 use crate::collect::interrupts;
 use crate::collect::sampler::{Sampler, Watched};
 use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
-use crate::load::{open_loop, users, Recorder, RequestRecord};
+use crate::load::{open_loop, replay, users, Recorder, RequestRecord};
 use crate::results::{ComponentInfo, CounterRow, CpuSample, Manifest, ModeRun, RequestRow, RunData};
 
 pub struct Args {
@@ -27,6 +27,8 @@ pub struct Args {
     pub out: Option<PathBuf>,
     /// Run the profile's open-loop rate sweep instead of the users.
     pub sweep: bool,
+    /// Motion: replay this trace file instead of the synthetic trace.
+    pub trace: Option<PathBuf>,
 }
 
 /// Where a time falls in a mode's timeline.
@@ -102,6 +104,7 @@ struct Plan<'a> {
     load_cpus: Vec<usize>,
     audit: Option<&'a AuditProbe>,
     sweep: Option<&'a SweepSpec>,
+    trace: Option<&'a [motion::core::TraceEvent]>,
 }
 
 fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
@@ -112,7 +115,10 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     let opts = Options {
         service_time_scale: p.service_time_scale,
         service_time_mode: (!p.service_time_mode.is_empty()).then(|| p.service_time_mode.clone()),
-        scale_to_zero: None,
+        scale_to_zero: p
+            .knative_scale_to_zero_ms
+            .filter(|_| mode == Mode::Knative && plan.workload != Workload::Boutique)
+            .map(Duration::from_millis),
         cpus: plan.system_cpus.clone(),
     };
     let mut d = match Deployment::up_with(mode, plan.workload, "127.0.0.1:0".parse().unwrap(), plan.bins, &opts) {
@@ -129,9 +135,16 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     if duration < p.duration_s {
         flags.push(format!("load phase capped at {duration} s"));
     }
-    let mut watched: Vec<Watched> =
-        components.iter().map(|c| Watched { component: c.name.clone(), group: c.role.name().into(), pid: c.pid }).collect();
-    watched.push(Watched { component: "harness (goose + collectors)".into(), group: "load".into(), pid: std::process::id() });
+    let mut watched: Vec<Watched> = components
+        .iter()
+        .map(|c| Watched { component: c.name.clone(), group: c.role.name().into(), pid: c.pid, adopt_children: c.name == "activator" })
+        .collect();
+    watched.push(Watched {
+        component: "harness (load generator + collectors)".into(),
+        group: "load".into(),
+        pid: std::process::id(),
+        adopt_children: false,
+    });
     let since = |t: Instant| t.saturating_duration_since(plan.epoch).as_secs_f64();
     let sampler = Sampler::start(watched, Duration::from_millis(plan.file.sample_ms), plan.epoch);
     let idle_from = since(Instant::now());
@@ -140,9 +153,28 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     let recorder = Recorder::new(plan.epoch);
     let load_cpus = plan.load_cpus.clone();
     let load_from = since(Instant::now());
-    let (irq0, soft0, audit0, measure_from, generator) = match plan.sweep {
-        None => {
-            let Load::Users { increase_rate, think_ms, .. } = &p.load;
+    let (irq0, soft0, audit0, measure_from, generator) = match (plan.sweep, &p.load) {
+        (None, Load::MotionTrace { .. } | Load::ParkingBursts { .. }) => {
+            let schedule = replay_schedule(plan, &p.load);
+            let (rec, addr) = (recorder.clone(), d.addr);
+            let snapshots = (interrupts::read_interrupts(), interrupts::read_softirqs(), plan.audit.map(AuditProbe::snapshot));
+            let measure_from = since(Instant::now());
+            let generator = std::thread::spawn(move || -> Result<(), String> {
+                pin_current_thread(&load_cpus)?;
+                let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
+                let rt =
+                    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+                rt.block_on(replay::run(addr, schedule, &rec));
+                Ok(())
+            });
+            bar.set_message("replay");
+            while !generator.is_finished() {
+                std::thread::sleep(Duration::from_millis(250));
+                bar.inc(1);
+            }
+            (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
+        }
+        (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
                 host: format!("http://{}", d.addr),
                 users: p.load.users_for(mode),
@@ -165,7 +197,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
             wait(&bar, "load", duration);
             (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
         }
-        Some(spec) => {
+        (Some(spec), _) => {
             let steps = sweep_steps(spec, d.addr, plan.file.seed, p.warmup_s);
             let rec = recorder.clone();
             let bound_us = spec.p99_bound_ms * 1e3;
@@ -278,6 +310,27 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     ModeResult { run, requests, cpu, counters }
 }
 
+/// The motion or parking requests of this run, on a relative timeline.
+fn replay_schedule(plan: &Plan, load: &Load) -> Vec<replay::Scheduled> {
+    match load {
+        Load::MotionTrace { trace_ms, sensors, compression } => {
+            let synthetic;
+            let trace = match plan.trace {
+                Some(t) => t,
+                None => {
+                    synthetic = motion::core::synthetic_trace(plan.file.seed, *trace_ms, *sensors);
+                    &synthetic
+                }
+            };
+            replay::motion_schedule(trace, *compression)
+        }
+        Load::ParkingBursts { bursts, size, period_s, route2_share } => {
+            replay::parking_schedule(plan.file.seed, *bursts, *size, Duration::from_secs_f64(*period_s), *route2_share)
+        }
+        Load::Users { .. } => Vec::new(),
+    }
+}
+
 /// The sweep's steps: a warm-up at the first rate, then each rate.
 fn sweep_steps(spec: &SweepSpec, addr: std::net::SocketAddr, seed: u64, warmup_s: f64) -> Vec<open_loop::Step> {
     let step = |rate: f64, secs: f64, label: String, i: u64| open_loop::Step {
@@ -371,7 +424,21 @@ pub fn run(args: &Args) -> Result<PathBuf, String> {
     } else {
         None
     };
+    let trace = match &args.trace {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(motion::core::parse_trace(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    if trace.is_some() && !matches!(profile.load, Load::MotionTrace { .. }) {
+        return Err("--trace replays a motion trace: use it with the motion experiment".into());
+    }
+    if args.sweep && workload != Workload::Boutique {
+        return Err("--sweep drives the Online Boutique mix: use it with the boutique experiment".into());
+    }
     let plan = Plan {
+        trace: trace.as_deref(),
         file: &file,
         workload,
         profile: &profile,

@@ -3,6 +3,7 @@
 //! do not depend on a load tool's own (millisecond) metrics.
 
 pub mod open_loop;
+pub mod replay;
 pub mod users;
 
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,18 @@ impl Recorder {
             latency_us: sent.elapsed().as_secs_f64() * 1e6,
             status,
             intended_s: None,
+        };
+        self.records.lock().unwrap().push(r);
+    }
+
+    /// A scheduled request: latency from its intended send time.
+    pub fn record_intended(&self, request: &str, intended: Instant, status: u16) {
+        let r = RequestRecord {
+            time_s: self.since_epoch(intended),
+            request: request.to_string(),
+            latency_us: intended.elapsed().as_secs_f64() * 1e6,
+            status,
+            intended_s: Some(self.since_epoch(intended)),
         };
         self.records.lock().unwrap().push(r);
     }

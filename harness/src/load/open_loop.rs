@@ -34,9 +34,9 @@ pub struct Step {
 /// Requests without an answer after this count as errors.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-fn client() -> HttpClient {
+pub fn client() -> HttpClient {
     let mut c = HttpConnector::new();
     c.set_nodelay(true);
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(c)
@@ -55,14 +55,23 @@ fn gap(rate: f64, poisson: bool, state: &mut u64) -> f64 {
     -(1.0 - u).ln() / rate
 }
 
-async fn send(client: &HttpClient, addr: SocketAddr, cookie: &str, method: &str, path: &str, body: &str) -> u16 {
-    let req = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header(COOKIE, cookie)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Full::new(Bytes::from(body.to_string())));
-    let Ok(req) = req else { return 0 };
+/// What one request carries.
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub content_type: &'a str,
+    pub cookie: Option<&'a str>,
+    pub body: Bytes,
+}
+
+/// Sends one request and reads the whole answer; its status, or 0 when
+/// none came in time.
+pub async fn send(client: &HttpClient, addr: SocketAddr, out: Outgoing<'_>) -> u16 {
+    let mut req = Request::builder().method(out.method).uri(format!("http://{addr}{}", out.path)).header(CONTENT_TYPE, out.content_type);
+    if let Some(c) = out.cookie {
+        req = req.header(COOKIE, c);
+    }
+    let Ok(req) = req.body(Full::new(out.body)) else { return 0 };
     let exchange = async {
         let resp = client.request(req).await.ok()?;
         let status = resp.status().as_u16();
@@ -95,7 +104,14 @@ pub async fn run(step: &Step, rec: &Recorder) {
         tasks.spawn(async move {
             let mut from = intended;
             for (kind, method, path, body) in mix_task(n) {
-                let status = send(&client, addr, &cookie, method, &path, &body).await;
+                let out = Outgoing {
+                    method,
+                    path: &path,
+                    content_type: "application/x-www-form-urlencoded",
+                    cookie: Some(&cookie),
+                    body: Bytes::from(body),
+                };
+                let status = send(&client, addr, out).await;
                 rec.record_open(kind, &label, from, status);
                 from = Instant::now();
             }

@@ -94,7 +94,7 @@ macro_rules! draw_on {
             let pts = s.points.iter().copied().filter(|&(x, y)| (!$plot.x_log || x > 0.0) && (!$plot.y_log || y > 0.0));
             let anno = match s.style {
                 Style::Line => chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(|e| e.to_string())?,
-                Style::Points => chart.draw_series(pts.map(|p| Circle::new(p, 1, c.mix(0.5).filled()))).map_err(|e| e.to_string())?,
+                Style::Points => chart.draw_series(pts.map(|p| Circle::new(p, 2, c.mix(0.6).filled()))).map_err(|e| e.to_string())?,
             };
             anno.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
         }
@@ -291,6 +291,45 @@ fn audit_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &RunData) 
     root.present().map_err(|e| e.to_string())
 }
 
+/// Fig. 11/12: every mode's latency, and CPU of the system under test,
+/// over time since its load began.
+fn iot_plots(data: &RunData, fig: &str) -> [Plot; 2] {
+    let mut latency = Vec::new();
+    let mut cpu = Vec::new();
+    for run in data.manifest.modes.iter().filter(|r| r.ok()) {
+        let t0 = run.measure_from_s;
+        let points = data.requests.iter().filter(|r| r.mode == run.mode).map(|r| (r.r.time_s - t0, r.r.latency_us / 1e3)).collect();
+        latency.push(Series { name: run.mode.clone(), points, style: Style::Points });
+        let mut by_tick: BTreeMap<i64, f64> = BTreeMap::new();
+        for c in data.cpu.iter().filter(|c| c.mode == run.mode && c.s.group != "load") {
+            *by_tick.entry((c.s.time_s * 1000.0).round() as i64).or_default() += c.s.cores();
+        }
+        cpu.push(Series {
+            name: run.mode.clone(),
+            points: by_tick.into_iter().map(|(t, c)| (t as f64 / 1000.0 - t0, c)).collect(),
+            style: Style::Line,
+        });
+    }
+    [
+        Plot {
+            title: format!("Fig. {fig}a - {} latency over time", data.manifest.workload),
+            x_desc: "seconds since the load began".into(),
+            y_desc: "latency (ms, log)".into(),
+            y_log: true,
+            x_log: false,
+            series: latency,
+        },
+        Plot {
+            title: format!("Fig. {fig}b - {} CPU of the system under test over time", data.manifest.workload),
+            x_desc: "seconds since the load began (negative: idle)".into(),
+            y_desc: "CPU (cores)".into(),
+            y_log: false,
+            x_log: false,
+            series: cpu,
+        },
+    ]
+}
+
 /// The sweep: achieved requests/s, and p99, against the offered rate.
 fn sweep_plots(data: &RunData) -> [Plot; 2] {
     let points = super::stats::sweep(data);
@@ -329,7 +368,19 @@ pub fn draw_all(data: &RunData, dir: &Path) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut names = vec!["fig09_throughput".to_string()];
     save(dir, &names[0], &fig9_throughput(data))?;
-    for run in data.manifest.modes.iter().filter(|r| r.ok()) {
+    let fig = match data.manifest.workload.as_str() {
+        "motion" => Some("11"),
+        "parking" => Some("12"),
+        _ => None,
+    };
+    if let Some(fig) = fig {
+        let [latency, cpu] = iot_plots(data, fig);
+        for (name, plot) in [(format!("fig{fig}a_latency"), latency), (format!("fig{fig}b_cpu"), cpu)] {
+            save(dir, &name, &plot)?;
+            names.push(name);
+        }
+    }
+    for run in data.manifest.modes.iter().filter(|r| r.ok() && fig.is_none()) {
         for (name, plot) in [
             (format!("fig10_cdf_{}", run.mode), fig10_cdf(data, run)),
             (format!("fig10_latency_{}", run.mode), fig10_latency_over_time(data, run)),

@@ -35,7 +35,7 @@ pub fn modes_table(stats: &[ModeStats]) -> String {
             s.run.label,
             s.run.status,
             flags,
-            s.run.users,
+            if s.run.users > 0 { s.run.users.to_string() } else { "-".into() },
             s.throughput,
             s.errors,
             ms(s.latency_all.p50_ms),
