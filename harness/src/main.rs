@@ -22,7 +22,8 @@ use deploy::{Binaries, Deployment, Mode, Options, Workload};
 
 /// The workspace this harness was built from (experiments, chains, results).
 pub fn workspace_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    dir.canonicalize().unwrap_or(dir)
 }
 
 #[derive(Parser)]

@@ -34,7 +34,7 @@ fn figures_and_summary_come_from_the_stored_files_alone() {
     // 50 requests in 10 s, 100..5000 us; 4 CPU-s (1 gateway, 2 sidecar, 1 function).
     assert!(summary.contains("| 5.0 | 0 | 2.50 | 5.00 | 0.40 | 80.00 (20.00 / 40.00 / 20.00 / -) | 0.000 |"), "{summary}");
     // 20 samples of 4 switches per group over 100 requests; interrupts 200 / 100 and 100 / 100.
-    assert!(summary.contains("| s-spright | 0.8 / - / 0.8 / - | 2.00 | 1.00 | 0.00 | 1.00 |"), "{summary}");
+    assert!(summary.contains("| s-spright | 0.8 / - / 0.8 / - | - | 2.00 | 1.00 | 0.00 | 1.00 |"), "{summary}");
     // Ratios: CPU per request 80 / 15, p99 5.00 / 0.99, throughput 10 / 5.
     assert!(summary.contains("| CPU Knative / S-SPRIGHT (per request) | ~8.7x"), "{summary}");
     assert!(summary.contains("| 5.3x |"), "{summary}");

@@ -5,8 +5,11 @@
 pub mod config;
 mod machine;
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,6 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use self::config::{ExperimentFile, Load, Profile, SweepSpec};
 use crate::collect::ebpf::{self, AuditProbe};
 use crate::collect::interrupts;
+use crate::collect::perf::PerfCounters;
 use crate::collect::sampler::{Sampler, Watched};
 use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
 use crate::load::{open_loop, replay, users, Recorder, RequestRecord};
@@ -73,6 +77,51 @@ fn wait(bar: &ProgressBar, phase: &'static str, secs: f64) {
     let end = Instant::now() + Duration::from_secs_f64(secs);
     while Instant::now() < end {
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(250)));
+        bar.inc(1);
+    }
+}
+
+/// Machine-wide and eBPF counters at one instant (start or end of the
+/// measured phase).
+struct Counters {
+    at: Instant,
+    irq: interrupts::Counts,
+    soft: interrupts::Counts,
+    audit: Option<ebpf::Snapshot>,
+    perf: Option<BTreeMap<(u32, &'static str), u64>>,
+}
+
+impl Counters {
+    fn read(plan: &Plan, perf: &mut Option<PerfCounters>) -> Self {
+        Self {
+            irq: interrupts::read_interrupts(),
+            soft: interrupts::read_softirqs(),
+            audit: plan.audit.map(AuditProbe::snapshot),
+            perf: perf.as_mut().map(PerfCounters::read),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// Runs a load generator on the load CPUs, in its own thread and runtime.
+fn spawn_load<F, Fut>(cpus: Vec<usize>, load: F) -> JoinHandle<Result<(), String>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>>,
+{
+    std::thread::spawn(move || {
+        pin_current_thread(&cpus)?;
+        let workers = if cpus.is_empty() { 2 } else { cpus.len() };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(load())
+    })
+}
+
+/// Advances the bar until `generator` has finished.
+fn wait_for(bar: &ProgressBar, phase: &'static str, generator: &JoinHandle<Result<(), String>>) {
+    bar.set_message(phase);
+    while !generator.is_finished() {
+        std::thread::sleep(Duration::from_millis(250));
         bar.inc(1);
     }
 }
@@ -150,86 +199,66 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     let idle_from = since(Instant::now());
     wait(&bar, "idle", p.idle_s);
 
+    // Software perf counters on every thread of every component (and the
+    // harness), opened before the load so that opening costs nothing measured.
+    let mut pids: Vec<u32> = components.iter().map(|c| c.pid).collect();
+    pids.push(std::process::id());
+    let mut perf = match PerfCounters::start(&pids) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            flags.push(format!("no perf counters: {e}"));
+            None
+        }
+    };
     let recorder = Recorder::new(plan.epoch);
-    let load_cpus = plan.load_cpus.clone();
+    let (load_cpus, rec, addr) = (plan.load_cpus.clone(), recorder.clone(), d.addr);
     let load_from = since(Instant::now());
-    let (irq0, soft0, audit0, measure_from, generator) = match (plan.sweep, &p.load) {
-        (None, Load::MotionTrace { .. } | Load::ParkingBursts { .. }) => {
-            let schedule = replay_schedule(plan, &p.load);
-            let (rec, addr) = (recorder.clone(), d.addr);
-            let snapshots = (interrupts::read_interrupts(), interrupts::read_softirqs(), plan.audit.map(AuditProbe::snapshot));
-            let measure_from = since(Instant::now());
-            let generator = std::thread::spawn(move || -> Result<(), String> {
-                pin_current_thread(&load_cpus)?;
-                let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
-                let rt =
-                    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
-                rt.block_on(replay::run(addr, schedule, &rec));
+    let (start, generator) = match (plan.sweep, &p.load) {
+        (Some(spec), _) => {
+            let steps = sweep_steps(spec, addr, plan.file.seed, p.warmup_s);
+            let bound_us = spec.p99_bound_ms * 1e3;
+            let generator = spawn_load(load_cpus, move || async move {
+                for step in &steps {
+                    open_loop::run(step, &rec).await;
+                    if step.label != "warmup" && far_past_saturation(&rec.labelled(&step.label), bound_us) {
+                        break;
+                    }
+                }
                 Ok(())
             });
-            bar.set_message("replay");
-            while !generator.is_finished() {
-                std::thread::sleep(Duration::from_millis(250));
-                bar.inc(1);
-            }
-            (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
+            wait(&bar, "warm-up", p.warmup_s);
+            let start = Counters::read(plan, &mut perf);
+            wait_for(&bar, "sweep", &generator);
+            (start, generator)
         }
         (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
-                host: format!("http://{}", d.addr),
+                host: format!("http://{addr}"),
                 users: p.load.users_for(mode),
                 increase_rate: *increase_rate,
                 think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),
                 run_time: Duration::from_secs_f64(p.warmup_s + duration),
                 seed: plan.file.seed,
             };
-            let rec = recorder.clone();
-            let generator = std::thread::spawn(move || -> Result<(), String> {
-                pin_current_thread(&load_cpus)?;
-                let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
-                let rt =
-                    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
-                rt.block_on(users::run(&load, &rec))
-            });
+            let generator = spawn_load(load_cpus, move || async move { users::run(&load, &rec).await });
             wait(&bar, "warm-up", p.warmup_s);
-            let snapshots = (interrupts::read_interrupts(), interrupts::read_softirqs(), plan.audit.map(AuditProbe::snapshot));
-            let measure_from = since(Instant::now());
+            let start = Counters::read(plan, &mut perf);
             wait(&bar, "load", duration);
-            (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
+            (start, generator)
         }
-        (Some(spec), _) => {
-            let steps = sweep_steps(spec, d.addr, plan.file.seed, p.warmup_s);
-            let rec = recorder.clone();
-            let bound_us = spec.p99_bound_ms * 1e3;
-            let generator = std::thread::spawn(move || -> Result<(), String> {
-                pin_current_thread(&load_cpus)?;
-                let workers = if load_cpus.is_empty() { 2 } else { load_cpus.len() };
-                let rt =
-                    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
-                rt.block_on(async {
-                    for step in &steps {
-                        open_loop::run(step, &rec).await;
-                        if step.label != "warmup" && far_past_saturation(&rec.labelled(&step.label), bound_us) {
-                            break;
-                        }
-                    }
-                });
+        (None, Load::MotionTrace { .. } | Load::ParkingBursts { .. }) => {
+            let schedule = replay_schedule(plan, &p.load);
+            let start = Counters::read(plan, &mut perf);
+            let generator = spawn_load(load_cpus, move || async move {
+                replay::run(addr, schedule, &rec).await;
                 Ok(())
             });
-            wait(&bar, "warm-up", p.warmup_s);
-            let snapshots = (interrupts::read_interrupts(), interrupts::read_softirqs(), plan.audit.map(AuditProbe::snapshot));
-            let measure_from = since(Instant::now());
-            bar.set_message("sweep");
-            while !generator.is_finished() {
-                std::thread::sleep(Duration::from_millis(250));
-                bar.inc(1);
-            }
-            (snapshots.0, snapshots.1, snapshots.2, measure_from, generator)
+            wait_for(&bar, "replay", &generator);
+            (start, generator)
         }
     };
-    let (irq1, soft1) = (interrupts::read_interrupts(), interrupts::read_softirqs());
-    let audit1 = plan.audit.map(AuditProbe::snapshot);
-    let measure_to = since(Instant::now());
+    let end = Counters::read(plan, &mut perf);
+    let (measure_from, measure_to) = (since(start.at), since(end.at));
     bar.set_message("draining");
     let load_result = generator.join().unwrap_or_else(|_| Err("load generator panicked".into()));
     let cpu_rows = sampler.stop();
@@ -250,7 +279,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         .map(|s| CpuSample { mode: name.clone(), phase: timeline.phase(s.time_s - s.interval_s / 2.0).into(), s })
         .collect();
     let mut counters = Vec::new();
-    for (source, delta) in [("irq", interrupts::delta(&irq0, &irq1)), ("softirq", interrupts::delta(&soft0, &soft1))] {
+    for (source, delta) in [("irq", interrupts::delta(&start.irq, &end.irq)), ("softirq", interrupts::delta(&start.soft, &end.soft))] {
         for (k, v) in delta.into_iter().filter(|(_, v)| *v > 0) {
             counters.push(CounterRow {
                 mode: name.clone(),
@@ -262,7 +291,24 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
             });
         }
     }
-    if let (Some(a0), Some(a1)) = (audit0, audit1) {
+    if let (Some(p0), Some(p1)) = (&start.perf, &end.perf) {
+        let mut by_group: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for (&(pid, event), &v1) in p1 {
+            let group = components.iter().find(|c| c.pid == pid).map_or("load", |c| c.role.name());
+            *by_group.entry((group, event)).or_default() += v1.saturating_sub(p0.get(&(pid, event)).copied().unwrap_or(0));
+        }
+        for ((group, event), v) in by_group {
+            counters.push(CounterRow {
+                mode: name.clone(),
+                phase: "measure".into(),
+                source: "perf".into(),
+                scope: group.into(),
+                name: event.into(),
+                value: v as f64,
+            });
+        }
+    }
+    if let (Some(a0), Some(a1)) = (&start.audit, &end.audit) {
         // Processes to groups: the deployment's components, the harness
         // (load generator), everything else.
         let group_of = |tgid: u32| {
@@ -272,8 +318,8 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
                 "other"
             })
         };
-        let mut by_group: std::collections::BTreeMap<(&str, &str), (u64, u64)> = Default::default();
-        for ((tgid, event), (count, bytes)) in ebpf::delta(&a0, &a1) {
+        let mut by_group: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+        for ((tgid, event), (count, bytes)) in ebpf::delta(a0, a1) {
             let e = by_group.entry((group_of(tgid), event)).or_default();
             e.0 += count;
             e.1 += bytes;
@@ -292,7 +338,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         }
     }
     let status = match load_result {
-        Ok(()) if requests.iter().any(|r| r.phase == "measure") => "ok".to_string(),
+        Ok(()) if requests.iter().any(|r| r.phase == "measure" || r.phase.starts_with("sweep ")) => "ok".to_string(),
         Ok(()) => "failed: no request completed in the measured phase".to_string(),
         Err(e) => format!("failed: {e}"),
     };
@@ -300,7 +346,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         mode: name,
         label: mode.label().into(),
         status,
-        users: p.load.users_for(mode),
+        users: if plan.sweep.is_some() { 0 } else { p.load.users_for(mode) },
         idle_from_s: idle_from,
         measure_from_s: measure_from,
         measure_to_s: measure_to,

@@ -78,19 +78,29 @@ fn counters_table(stats: &[ModeStats]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | context switches / req (gateway / sidecar / function / orchestrator) | hard IRQs / req | NET_RX / req | NET_TX / req | softirqs / req (all) |"
+        "| mode | context switches / req (gateway / sidecar / function / orchestrator) | perf: switches / migrations per req (system under test) | hard IRQs / req | NET_RX / req | NET_TX / req | softirqs / req (all) |"
     );
-    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|");
     for s in stats.iter().filter(|s| s.requests > 0) {
         let sw: Vec<String> = GROUPS[..4]
             .iter()
             .map(|g| s.switches.get(*g).map(|v| format!("{:.1}", s.per_request(*v as f64))).unwrap_or("-".into()))
             .collect();
+        let sut = |event: &str| {
+            let v = s.counters.iter().filter(|((src, g, n), _)| src == "perf" && g != "load" && n == event).fold(0.0, |a, (_, v)| a + v);
+            s.per_request(v)
+        };
+        let perf = if s.counters.keys().any(|(src, _, _)| src == "perf") {
+            format!("{:.1} / {:.2}", sut("context_switches"), sut("cpu_migrations"))
+        } else {
+            "-".into()
+        };
         let _ = writeln!(
             t,
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
             s.mode,
             sw.join(" / "),
+            perf,
             s.counter_per_request("irq", |_| true),
             s.counter_per_request("softirq", |n| n == "NET_RX"),
             s.counter_per_request("softirq", |n| n == "NET_TX"),
@@ -288,7 +298,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     out.push_str(&counters_table(stats));
     let _ = writeln!(
         out,
-        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group. Interrupts: machine-wide deltas of `/proc/interrupts` and `/proc/softirqs` over the measured phase divided by its requests (the load generator's share included: one machine).\n"
+        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group, and software perf counters (`PERF_COUNT_SW_CONTEXT_SWITCHES`, `CPU_MIGRATIONS`, kernel included) over every thread of the system under test. Interrupts: machine-wide deltas of `/proc/interrupts` and `/proc/softirqs` over the measured phase divided by its requests (the load generator's share included: one machine).\n"
     );
     let _ = writeln!(out, "## Overhead audit, per request\n");
     if stats.iter().any(ModeStats::has_ebpf) {
