@@ -172,11 +172,14 @@ pub struct Options {
     pub scale_to_zero: Option<Duration>,
     /// CPUs every process of the deployment runs on (empty: unpinned).
     pub cpus: Vec<usize>,
+    /// Where every process keeps its (de)serialization counters
+    /// (`spright::wire`); None: not collected.
+    pub wire_counts: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { service_time_scale: 1.0, service_time_mode: None, scale_to_zero: None, cpus: Vec::new() }
+        Self { service_time_scale: 1.0, service_time_mode: None, scale_to_zero: None, cpus: Vec::new(), wire_counts: None }
     }
 }
 
@@ -207,6 +210,7 @@ pub struct Deployment {
     /// SPRIGHT's functions belong to its control plane).
     children: Vec<(Component, Option<Child>)>,
     cpus: Vec<usize>,
+    wire_counts: Option<PathBuf>,
 }
 
 fn spawn_on(cmd: &mut Command, cpus: &[usize]) -> Result<Child, String> {
@@ -285,7 +289,8 @@ impl Deployment {
         if opts.scale_to_zero.is_some() && (mode != Mode::Knative || workload == Workload::Boutique) {
             return Err("scale-to-zero applies to knative mode with motion or parking (Online Boutique runs with min = max scale 1, as in the paper)".into());
         }
-        let mut d = Self { mode, workload, addr: listen, children: Vec::new(), cpus: opts.cpus.clone() };
+        let mut d =
+            Self { mode, workload, addr: listen, children: Vec::new(), cpus: opts.cpus.clone(), wire_counts: opts.wire_counts.clone() };
         match (mode, workload) {
             (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, opts)?,
             (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
@@ -308,6 +313,10 @@ impl Deployment {
     }
 
     fn spawn(&self, cmd: &mut Command) -> Result<Child, String> {
+        if let Some(dir) = &self.wire_counts {
+            // Inherited by everything the process starts (functions, cold starts).
+            cmd.env(spright::wire::ENV, dir);
+        }
         spawn_on(cmd, &self.cpus)
     }
 

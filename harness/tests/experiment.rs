@@ -1,18 +1,22 @@
 //! A smoke experiment: two modes for a few seconds each produce a complete,
 //! self-describing run directory.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 #[test]
 fn a_smoke_run_writes_a_complete_run_directory() {
     assert_eq!(unsafe { libc::geteuid() }, 0, "the experiment's s-spright mode needs root (eBPF); run the tests as root");
     let dir = std::env::temp_dir().join(format!("harness-smoke-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["experiment", "boutique", "--modes", "s-spright,knative", "--profile", "smoke", "--allow-unoptimized", "--out"])
         .arg(&dir)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let harness_pid = child.id();
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for f in
@@ -25,6 +29,16 @@ fn a_smoke_run_writes_a_complete_run_directory() {
     let manifest = std::fs::read_to_string(dir.join("manifest.yaml")).unwrap();
     assert!(manifest.contains("build_profile: debug"), "a debug measurement is labelled as such");
     assert_eq!(manifest.matches("status: ok").count(), 2, "{manifest}");
+    // The runtimes counted their own (de)serializations: S-SPRIGHT's gateway
+    // one HTTP request and one response per request, the Knative model's
+    // queue-proxies their share; the shared counter files are gone.
+    let counters = std::fs::read_to_string(dir.join("counters.csv")).unwrap();
+    let value = |prefix: &str| -> f64 {
+        counters.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(',').next()?.parse().ok()).unwrap_or(0.0)
+    };
+    assert!(value("s-spright,measure,runtime,gateway,serializations,") > 0.0, "{counters}");
+    assert!(value("knative,measure,runtime,sidecar,deserializations,") > 0.0, "{counters}");
+    assert!(!std::path::Path::new(&format!("/dev/shm/spright-wire-{harness_pid}")).exists(), "counter files left behind");
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains("UNOPTIMIZED BUILD"), "{summary}");
     // Both modes served requests in their measured phase, with no errors.

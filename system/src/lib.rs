@@ -19,3 +19,4 @@ pub mod service_time;
 pub mod sys;
 pub mod transport;
 pub mod txn;
+pub mod wire;

@@ -71,11 +71,15 @@ pub async fn forward(client: &HttpClient, upstream: SocketAddr, host: Option<&st
             parts.headers.insert(HOST, v);
         }
     }
+    spright::wire::serialized(1);
     match client.request(Request::from_parts(parts, Full::new(body))).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             match body.collect().await {
-                Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
+                Ok(b) => {
+                    spright::wire::deserialized(1);
+                    Response::from_parts(parts, Full::new(b.to_bytes()))
+                }
                 Err(e) => json_error(502, &format!("upstream {upstream} broke off: {e}")),
             }
         }
@@ -136,7 +140,13 @@ where
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let h = handler.clone();
-                async move { Ok::<_, Infallible>(h(req).await) }
+                async move {
+                    // One HTTP request parsed, one response written.
+                    spright::wire::deserialized(1);
+                    let resp = h(req).await;
+                    spright::wire::serialized(1);
+                    Ok::<_, Infallible>(resp)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);

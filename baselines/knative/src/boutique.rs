@@ -40,6 +40,8 @@ impl IngressClient {
     async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, method: &str, req: &Req) -> ApiResult<Resp> {
         let service = rpc::service_of(method).ok_or_else(|| ApiError::new(500, format!("unknown method {method}")))?;
         let body = serde_json::to_vec(req).expect("serializable");
+        // The JSON body and the HTTP request carrying it.
+        spright::wire::serialized(2);
         let request = Request::post(format!("http://{}/{method}", self.ingress))
             .header(HOST, format!("{service}.default.example.com"))
             .header(CONTENT_TYPE, "application/json")
@@ -48,6 +50,8 @@ impl IngressClient {
         let resp = self.client.request(request).await.map_err(|e| ApiError::new(502, format!("{service}: {e}")))?;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.map_err(|e| ApiError::new(502, format!("{service}: {e}")))?.to_bytes();
+        // The HTTP response and (below) its JSON body.
+        spright::wire::deserialized(2);
         if status != 200 {
             return Err(serde_json::from_slice::<ApiError>(&bytes)
                 .unwrap_or_else(|_| ApiError::new(status, format!("{service} answered {status}"))));

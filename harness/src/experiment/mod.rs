@@ -89,6 +89,8 @@ struct Counters {
     soft: interrupts::Counts,
     audit: Option<ebpf::Snapshot>,
     perf: Option<BTreeMap<(u32, &'static str), u64>>,
+    /// (serializations, deserializations) per process, as the runtimes count them.
+    wire: BTreeMap<u32, (u64, u64)>,
 }
 
 impl Counters {
@@ -98,9 +100,32 @@ impl Counters {
             soft: interrupts::read_softirqs(),
             audit: plan.audit.map(AuditProbe::snapshot),
             perf: perf.as_mut().map(PerfCounters::read),
+            wire: read_wire_counts(plan),
             at: Instant::now(),
         }
     }
+}
+
+/// The group of a process the Knative activator started after deployment:
+/// a queue-proxy or a user container, by its command line.
+fn adopted_group(pid: u32) -> &'static str {
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if cmdline.split('\0').any(|a| a == "queue-proxy") {
+        "sidecar"
+    } else {
+        "function"
+    }
+}
+
+/// Every process's counter file in this mode's wire-count directory.
+fn read_wire_counts(plan: &Plan) -> BTreeMap<u32, (u64, u64)> {
+    let Some(dir) = &plan.wire_dir else { return BTreeMap::new() };
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, spright::wire::read_counter_file(&e.path())?)))
+        .collect()
 }
 
 /// Runs a load generator on the load CPUs, in its own thread and runtime.
@@ -154,6 +179,8 @@ struct Plan<'a> {
     audit: Option<&'a AuditProbe>,
     sweep: Option<&'a SweepSpec>,
     trace: Option<&'a [motion::core::TraceEvent]>,
+    /// Shared-memory directory for the runtimes' (de)serialization counters.
+    wire_dir: Option<PathBuf>,
 }
 
 fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
@@ -169,7 +196,12 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
             .filter(|_| mode == Mode::Knative && plan.workload != Workload::Boutique)
             .map(Duration::from_millis),
         cpus: plan.system_cpus.clone(),
+        wire_counts: plan.wire_dir.clone(),
     };
+    if let Some(dir) = &plan.wire_dir {
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::create_dir_all(dir);
+    }
     let mut d = match Deployment::up_with(mode, plan.workload, "127.0.0.1:0".parse().unwrap(), plan.bins, &opts) {
         Ok(d) => d,
         Err(e) => return skipped(mode, format!("failed: {e}")),
@@ -291,6 +323,35 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
             });
         }
     }
+    // Processes to groups: the deployment's components, the harness (load
+    // generator), everything else.
+    let group_of = |pid: u32| {
+        components.iter().find(|c| c.pid == pid).map(|c| c.role.name()).unwrap_or(if pid == std::process::id() { "load" } else { "other" })
+    };
+    let mut wire: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (pid, &(s1, d1)) in &end.wire {
+        let (s0, d0) = start.wire.get(pid).copied().unwrap_or((0, 0));
+        // Cold-started containers are children of the activator.
+        let group = match group_of(*pid) {
+            "other" => adopted_group(*pid),
+            g => g,
+        };
+        *wire.entry((group, "serializations")).or_default() += s1.saturating_sub(s0);
+        *wire.entry((group, "deserializations")).or_default() += d1.saturating_sub(d0);
+    }
+    for ((group, counter), v) in wire {
+        counters.push(CounterRow {
+            mode: name.clone(),
+            phase: "measure".into(),
+            source: "runtime".into(),
+            scope: group.into(),
+            name: counter.into(),
+            value: v as f64,
+        });
+    }
+    if let Some(dir) = &plan.wire_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     if let (Some(p0), Some(p1)) = (&start.perf, &end.perf) {
         let mut by_group: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for (&(pid, event), &v1) in p1 {
@@ -309,15 +370,6 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         }
     }
     if let (Some(a0), Some(a1)) = (&start.audit, &end.audit) {
-        // Processes to groups: the deployment's components, the harness
-        // (load generator), everything else.
-        let group_of = |tgid: u32| {
-            components.iter().find(|c| c.pid == tgid).map(|c| c.role.name()).unwrap_or(if tgid == std::process::id() {
-                "load"
-            } else {
-                "other"
-            })
-        };
         let mut by_group: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
         for ((tgid, event), (count, bytes)) in ebpf::delta(a0, a1) {
             let e = by_group.entry((group_of(tgid), event)).or_default();
@@ -494,6 +546,8 @@ pub fn run(args: &Args) -> Result<PathBuf, String> {
         load_cpus,
         audit: audit.as_ref(),
         sweep,
+        // Shared memory: the runtimes bump these counters on every message.
+        wire_dir: Some(PathBuf::from(format!("/dev/shm/spright-wire-{}", std::process::id()))),
     };
     let mut results = Vec::new();
     for &mode in &modes {

@@ -240,12 +240,19 @@ fn audit_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &RunData) 
     use super::summary::{CHAIN, COPIES, EXTERNAL, STACK, SWITCHES};
     let stats: Vec<_> = super::stats::compute(data).into_iter().filter(|s| s.requests > 0 && s.has_ebpf()).collect();
     let legs: Vec<&str> = EXTERNAL.iter().chain(CHAIN).copied().collect();
-    let metrics = [("copies", COPIES), ("context switches", SWITCHES), ("stack passes", STACK)];
-    let values: Vec<Vec<f64>> = stats.iter().map(|s| metrics.iter().map(|(_, ev)| s.ebpf_per_request(&legs, ev)).collect()).collect();
+    let metrics = [
+        ("copies", "ebpf", COPIES),
+        ("context switches", "ebpf", SWITCHES),
+        ("stack passes", "ebpf", STACK),
+        ("serializations", "runtime", &["serializations"][..]),
+        ("deserializations", "runtime", &["deserializations"][..]),
+    ];
+    let values: Vec<Vec<f64>> =
+        stats.iter().map(|s| metrics.iter().map(|(_, source, names)| s.source_per_request(source, &legs, names)).collect()).collect();
     let ymax = values.iter().flatten().fold(1.0f64, |a, &b| a.max(b)) * 1.15;
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Overhead audit - per request, both legs (eBPF)", ("sans-serif", 20))
+        .caption("Overhead audit - per request, both legs (eBPF; runtime counters)", ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(65)

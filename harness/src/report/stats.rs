@@ -89,14 +89,23 @@ impl ModeStats {
         }
     }
 
-    /// eBPF events in processes of `groups`, per measured request.
-    pub fn ebpf_per_request(&self, groups: &[&str], events: &[&str]) -> f64 {
+    /// Counters of `source` named `names` in processes of `groups`, per measured request.
+    pub fn source_per_request(&self, source: &str, groups: &[&str], names: &[&str]) -> f64 {
         let total = self
             .counters
             .iter()
-            .filter(|((s, g, n), _)| s == "ebpf" && groups.contains(&g.as_str()) && events.contains(&n.as_str()))
+            .filter(|((s, g, n), _)| s == source && groups.contains(&g.as_str()) && names.contains(&n.as_str()))
             .fold(0.0, |a, (_, v)| a + v);
         self.per_request(total)
+    }
+
+    /// eBPF events in processes of `groups`, per measured request.
+    pub fn ebpf_per_request(&self, groups: &[&str], events: &[&str]) -> f64 {
+        self.source_per_request("ebpf", groups, events)
+    }
+
+    pub fn has_wire_counts(&self) -> bool {
+        self.counters.keys().any(|(s, _, _)| s == "runtime")
     }
 
     pub fn has_ebpf(&self) -> bool {

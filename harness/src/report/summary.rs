@@ -134,9 +134,16 @@ fn audit_table(stats: &[ModeStats]) -> String {
             } else {
                 ("(machine-wide)".into(), "(machine-wide)".into())
             };
+            let wire = |name: &str| {
+                if s.has_wire_counts() {
+                    format!("{:.2}", s.source_per_request("runtime", groups, &[name]))
+                } else {
+                    "n/i".to_string()
+                }
+            };
             let _ = writeln!(
                 t,
-                "| {} | {leg} | {:.2} | {:.0} | {:.2} | {} | {} | {:.2} | n/i | n/i |",
+                "| {} | {leg} | {:.2} | {:.0} | {:.2} | {} | {} | {:.2} | {} | {} |",
                 s.mode,
                 s.ebpf_per_request(groups, COPIES),
                 s.ebpf_per_request(groups, &["sock_send_bytes", "skb_copy_to_user_bytes"]),
@@ -144,6 +151,8 @@ fn audit_table(stats: &[ModeStats]) -> String {
                 irqs.0,
                 irqs.1,
                 s.ebpf_per_request(groups, STACK),
+                wire("serializations"),
+                wire("deserializations"),
             );
         }
     }
@@ -309,8 +318,9 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
              `skb:skb_copy_datagram_iovec` (kernel to user); context switches = `sched:sched_switch` of the leg's processes; protocol stack passes = \
              `net:netif_receive_skb` + `net:net_dev_xmit` in the leg's process context. External leg = the front door's processes (SPRIGHT \
              gateway, Knative ingress; gRPC has none: its frontend is a function). IRQs are machine-wide (procfs) and shown on the external row. \
-             SPRIGHT's descriptor sends count as sends (16 bytes each): the payload itself is never copied. (De)serializations: n/i = not \
-             instrumented yet. The paper's rows are from the talk's slides (counted by hand, per chain).\n"
+             SPRIGHT's descriptor sends count as sends (16 bytes each): the payload itself is never copied. (De)serializations are \
+             counted by the runtimes themselves (`spright::wire`): one per message encoded or decoded at each layer in each process - \
+             an HTTP request or response parsed or written, a JSON RPC body, a protobuf message (n/i: not collected). The paper's rows are from the talk's slides (counted by hand, per chain).\n"
         );
     } else {
         let _ =

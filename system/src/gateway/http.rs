@@ -52,7 +52,10 @@ impl Gateway {
     /// Handles one request end to end.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
+        // The chain's only protocol work: one HTTP request in, one response out.
+        crate::wire::deserialized(1);
         let resp = self.dispatch(req).await;
+        crate::wire::serialized(1);
         self.metrics.record(resp.status().as_u16(), started.elapsed());
         resp
     }

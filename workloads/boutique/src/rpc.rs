@@ -146,10 +146,12 @@ pub fn service_of(method: &str) -> Option<&'static str> {
 }
 
 fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> ApiResult<T> {
+    spright::wire::deserialized(1);
     serde_json::from_slice(body).map_err(|e| ApiError::new(400, format!("malformed request: {e}")))
 }
 
 fn encode<T: Serialize>(v: &T) -> ApiResult<Vec<u8>> {
+    spright::wire::serialized(1);
     Ok(serde_json::to_vec(v).expect("serializable"))
 }
 
