@@ -40,7 +40,9 @@ fn count_messages(req: Request<()>) -> Result<Request<()>, Status> {
     Ok(req)
 }
 
-fn counted<S>(service: S) -> InterceptedService<S, fn(Request<()>) -> Result<Request<()>, Status>> {
+type Counter = fn(Request<()>) -> Result<Request<()>, Status>;
+
+fn counted<S>(service: S) -> InterceptedService<S, Counter> {
     InterceptedService::new(service, count_messages)
 }
 
