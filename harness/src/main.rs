@@ -61,6 +61,9 @@ enum Command {
         /// Motion: replay a real trace (`<sensor> <start_ms> <stop_ms>` lines) instead of the synthetic one.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Replace the experiment file's collectors (procfs, perf, interrupts, ebpf; procfs always runs).
+        #[arg(long, value_delimiter = ',')]
+        collectors: Option<Vec<String>>,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
@@ -136,11 +139,11 @@ fn reexec_optimized() -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized, sweep, trace } => {
+        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized, sweep, trace, collectors } => {
             if cfg!(debug_assertions) && !allow_unoptimized {
                 return reexec_optimized();
             }
-            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out, sweep, trace }) {
+            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out, sweep, trace, collectors }) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("harness: {e}");

@@ -9,7 +9,8 @@ fn a_smoke_run_writes_a_complete_run_directory() {
     let dir = std::env::temp_dir().join(format!("harness-smoke-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["experiment", "boutique", "--modes", "s-spright,knative", "--profile", "smoke", "--allow-unoptimized", "--out"])
+        .args(["experiment", "boutique", "--modes", "s-spright,knative", "--profile", "smoke", "--allow-unoptimized"])
+        .args(["--collectors", "procfs,perf,interrupts,ebpf", "--out"])
         .arg(&dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -38,6 +39,7 @@ fn a_smoke_run_writes_a_complete_run_directory() {
     };
     assert!(value("s-spright,measure,runtime,gateway,serializations,") > 0.0, "{counters}");
     assert!(value("knative,measure,runtime,sidecar,deserializations,") > 0.0, "{counters}");
+    assert!(value("s-spright,measure,perf,function,context_switches,") > 0.0, "{counters}");
     assert!(!std::path::Path::new(&format!("/dev/shm/spright-wire-{harness_pid}")).exists(), "counter files left behind");
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains("UNOPTIMIZED BUILD"), "{summary}");

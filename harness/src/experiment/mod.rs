@@ -33,6 +33,8 @@ pub struct Args {
     pub sweep: bool,
     /// Motion: replay this trace file instead of the synthetic trace.
     pub trace: Option<PathBuf>,
+    /// Replaces the experiment file's collectors.
+    pub collectors: Option<Vec<String>>,
 }
 
 /// Where a time falls in a mode's timeline.
@@ -235,12 +237,13 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
     // harness), opened before the load so that opening costs nothing measured.
     let mut pids: Vec<u32> = components.iter().map(|c| c.pid).collect();
     pids.push(std::process::id());
-    let mut perf = match PerfCounters::start(&pids) {
-        Ok(p) => Some(p),
-        Err(e) => {
+    let mut perf = match plan.file.collectors.iter().any(|c| c == "perf").then(|| PerfCounters::start(&pids)) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
             flags.push(format!("no perf counters: {e}"));
             None
         }
+        None => None,
     };
     let recorder = Recorder::new(plan.epoch);
     let (load_cpus, rec, addr) = (plan.load_cpus.clone(), recorder.clone(), d.addr);
@@ -472,7 +475,10 @@ fn usable(cpus: &[usize], what: &str, warnings: &mut Vec<String>) -> Vec<usize> 
 
 /// Runs the experiment; returns the run directory.
 pub fn run(args: &Args) -> Result<PathBuf, String> {
-    let file = ExperimentFile::load(&ExperimentFile::path(&args.name))?;
+    let mut file = ExperimentFile::load(&ExperimentFile::path(&args.name))?;
+    if let Some(c) = &args.collectors {
+        file.collectors = c.clone();
+    }
     let workload = file.workload()?;
     let mut profile = file.profile(&args.profile)?.clone();
     if let Some(d) = args.duration_s {

@@ -166,6 +166,9 @@ fn fig10_cdf(data: &RunData, run: &ModeRun) -> Plot {
     for r in data.requests.iter().filter(|r| r.mode == run.mode && r.phase == "measure") {
         by_type.entry(&r.r.request).or_default().push(r.r.latency_us / 1e3);
     }
+    // Sorted by chain id, as the paper's legend.
+    let mut by_type: Vec<_> = by_type.into_iter().collect();
+    by_type.sort_by_key(|(ty, _)| super::stats::chain_label(ty));
     let series = by_type
         .into_iter()
         .map(|(ty, mut v)| {
@@ -177,7 +180,7 @@ fn fig10_cdf(data: &RunData, run: &ModeRun) -> Plot {
             if let Some(&last) = v.last() {
                 points.push((last, 1.0));
             }
-            Series { name: ty.to_string(), points, style: Style::Line }
+            Series { name: super::stats::chain_label(ty), points, style: Style::Line }
         })
         .collect();
     Plot {

@@ -4,6 +4,21 @@ use std::collections::BTreeMap;
 
 use crate::results::{ModeRun, RunData};
 
+/// The paper's chain ids for Online Boutique's request types (WORKLOADS.md
+/// §1), for labels: `ch3 product`. Other request types keep their name.
+pub fn chain_label(request: &str) -> String {
+    let ch = match request {
+        "home" => "ch1",
+        "set_currency" => "ch2",
+        "product" => "ch3",
+        "view_cart" => "ch4",
+        "add_to_cart" => "ch5",
+        "checkout" => "ch6",
+        _ => return request.to_string(),
+    };
+    format!("{ch} {request}")
+}
+
 /// Component groups in report order.
 pub const GROUPS: [&str; 5] = ["gateway", "sidecar", "function", "orchestrator", "load"];
 

@@ -52,7 +52,7 @@ pub fn modes_table(stats: &[ModeStats]) -> String {
 
 fn latency_table(stats: &[ModeStats]) -> String {
     let mut types: Vec<&String> = stats.iter().flat_map(|s| s.latency.keys()).collect();
-    types.sort();
+    types.sort_by_key(|t| super::stats::chain_label(t));
     types.dedup();
     let mut t = String::new();
     let _ = writeln!(
@@ -69,7 +69,7 @@ fn latency_table(stats: &[ModeStats]) -> String {
                 None => "-".into(),
             })
             .collect();
-        let _ = writeln!(t, "| {ty} | {} |", cells.join(" | "));
+        let _ = writeln!(t, "| {} | {} |", super::stats::chain_label(ty), cells.join(" | "));
     }
     t
 }
