@@ -3,9 +3,9 @@
 //! the run directory and regenerate the summary and figures from it.
 
 pub mod config;
+mod counters;
 mod machine;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use self::config::{ExperimentFile, Load, Profile, SweepSpec};
-use crate::collect::ebpf::{self, AuditProbe};
-use crate::collect::interrupts;
+use self::counters::Snapshot;
+use crate::collect::ebpf::AuditProbe;
 use crate::collect::perf::PerfCounters;
 use crate::collect::sampler::{Sampler, Watched};
 use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
@@ -81,53 +81,6 @@ fn wait(bar: &ProgressBar, phase: &'static str, secs: f64) {
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(250)));
         bar.inc(1);
     }
-}
-
-/// Machine-wide and eBPF counters at one instant (start or end of the
-/// measured phase).
-struct Counters {
-    at: Instant,
-    irq: interrupts::Counts,
-    soft: interrupts::Counts,
-    audit: Option<ebpf::Snapshot>,
-    perf: Option<BTreeMap<(u32, &'static str), u64>>,
-    /// (serializations, deserializations) per process, as the runtimes count them.
-    wire: BTreeMap<u32, (u64, u64)>,
-}
-
-impl Counters {
-    fn read(plan: &Plan, perf: &mut Option<PerfCounters>) -> Self {
-        Self {
-            irq: interrupts::read_interrupts(),
-            soft: interrupts::read_softirqs(),
-            audit: plan.audit.map(AuditProbe::snapshot),
-            perf: perf.as_mut().map(PerfCounters::read),
-            wire: read_wire_counts(plan),
-            at: Instant::now(),
-        }
-    }
-}
-
-/// The group of a process the Knative activator started after deployment:
-/// a queue-proxy or a user container, by its command line.
-fn adopted_group(pid: u32) -> &'static str {
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    if cmdline.split('\0').any(|a| a == "queue-proxy") {
-        "sidecar"
-    } else {
-        "function"
-    }
-}
-
-/// Every process's counter file in this mode's wire-count directory.
-fn read_wire_counts(plan: &Plan) -> BTreeMap<u32, (u64, u64)> {
-    let Some(dir) = &plan.wire_dir else { return BTreeMap::new() };
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, spright::wire::read_counter_file(&e.path())?)))
-        .collect()
 }
 
 /// Runs a load generator on the load CPUs, in its own thread and runtime.
@@ -262,7 +215,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
                 Ok(())
             });
             wait(&bar, "warm-up", p.warmup_s);
-            let start = Counters::read(plan, &mut perf);
+            let start = Snapshot::read(plan.audit, &mut perf, plan.wire_dir.as_deref());
             wait_for(&bar, "sweep", &generator);
             (start, generator)
         }
@@ -277,13 +230,13 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
             };
             let generator = spawn_load(load_cpus, move || async move { users::run(&load, &rec).await });
             wait(&bar, "warm-up", p.warmup_s);
-            let start = Counters::read(plan, &mut perf);
+            let start = Snapshot::read(plan.audit, &mut perf, plan.wire_dir.as_deref());
             wait(&bar, "load", duration);
             (start, generator)
         }
         (None, Load::MotionTrace { .. } | Load::ParkingBursts { .. }) => {
             let schedule = replay_schedule(plan, &p.load);
-            let start = Counters::read(plan, &mut perf);
+            let start = Snapshot::read(plan.audit, &mut perf, plan.wire_dir.as_deref());
             let generator = spawn_load(load_cpus, move || async move {
                 replay::run(addr, schedule, &rec).await;
                 Ok(())
@@ -292,7 +245,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
             (start, generator)
         }
     };
-    let end = Counters::read(plan, &mut perf);
+    let end = Snapshot::read(plan.audit, &mut perf, plan.wire_dir.as_deref());
     let (measure_from, measure_to) = (since(start.at), since(end.at));
     bar.set_message("draining");
     let load_result = generator.join().unwrap_or_else(|_| Err("load generator panicked".into()));
@@ -313,84 +266,9 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         .into_iter()
         .map(|s| CpuSample { mode: name.clone(), phase: timeline.phase(s.time_s - s.interval_s / 2.0).into(), s })
         .collect();
-    let mut counters = Vec::new();
-    for (source, delta) in [("irq", interrupts::delta(&start.irq, &end.irq)), ("softirq", interrupts::delta(&start.soft, &end.soft))] {
-        for (k, v) in delta.into_iter().filter(|(_, v)| *v > 0) {
-            counters.push(CounterRow {
-                mode: name.clone(),
-                phase: "measure".into(),
-                source: source.into(),
-                scope: "system".into(),
-                name: k,
-                value: v as f64,
-            });
-        }
-    }
-    // Processes to groups: the deployment's components, the harness (load
-    // generator), everything else.
-    let group_of = |pid: u32| {
-        components.iter().find(|c| c.pid == pid).map(|c| c.role.name()).unwrap_or(if pid == std::process::id() { "load" } else { "other" })
-    };
-    let mut wire: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for (pid, &(s1, d1)) in &end.wire {
-        let (s0, d0) = start.wire.get(pid).copied().unwrap_or((0, 0));
-        // Cold-started containers are children of the activator.
-        let group = match group_of(*pid) {
-            "other" => adopted_group(*pid),
-            g => g,
-        };
-        *wire.entry((group, "serializations")).or_default() += s1.saturating_sub(s0);
-        *wire.entry((group, "deserializations")).or_default() += d1.saturating_sub(d0);
-    }
-    for ((group, counter), v) in wire {
-        counters.push(CounterRow {
-            mode: name.clone(),
-            phase: "measure".into(),
-            source: "runtime".into(),
-            scope: group.into(),
-            name: counter.into(),
-            value: v as f64,
-        });
-    }
+    let counters = counters::rows(&name, &start, &end, &components);
     if let Some(dir) = &plan.wire_dir {
         let _ = std::fs::remove_dir_all(dir);
-    }
-    if let (Some(p0), Some(p1)) = (&start.perf, &end.perf) {
-        let mut by_group: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for (&(pid, event), &v1) in p1 {
-            let group = components.iter().find(|c| c.pid == pid).map_or("load", |c| c.role.name());
-            *by_group.entry((group, event)).or_default() += v1.saturating_sub(p0.get(&(pid, event)).copied().unwrap_or(0));
-        }
-        for ((group, event), v) in by_group {
-            counters.push(CounterRow {
-                mode: name.clone(),
-                phase: "measure".into(),
-                source: "perf".into(),
-                scope: group.into(),
-                name: event.into(),
-                value: v as f64,
-            });
-        }
-    }
-    if let (Some(a0), Some(a1)) = (&start.audit, &end.audit) {
-        let mut by_group: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
-        for ((tgid, event), (count, bytes)) in ebpf::delta(a0, a1) {
-            let e = by_group.entry((group_of(tgid), event)).or_default();
-            e.0 += count;
-            e.1 += bytes;
-        }
-        for ((group, event), (count, bytes)) in by_group {
-            for (counter, value) in [(event.to_string(), count), (format!("{event}_bytes"), bytes)] {
-                counters.push(CounterRow {
-                    mode: name.clone(),
-                    phase: "measure".into(),
-                    source: "ebpf".into(),
-                    scope: group.into(),
-                    name: counter,
-                    value: value as f64,
-                });
-            }
-        }
     }
     let status = match load_result {
         Ok(()) if requests.iter().any(|r| r.phase == "measure" || r.phase.starts_with("sweep ")) => "ok".to_string(),
