@@ -157,7 +157,7 @@ impl Binaries {
 }
 
 fn workspace_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    crate::workspace_dir().join(rel)
 }
 
 /// How to bring a deployment up.
@@ -185,20 +185,24 @@ impl Default for Options {
 
 /// Restricts the calling thread (and what it starts from now on) to `cpus`.
 pub fn pin_current_thread(cpus: &[usize]) -> Result<(), String> {
-    if cpus.is_empty() {
-        return Ok(());
+    if cpus.is_empty() || set_affinity(cpus) {
+        Ok(())
+    } else {
+        Err(format!("cannot pin to CPUs {cpus:?}: {}", std::io::Error::last_os_error()))
     }
+}
+
+/// `sched_setaffinity` of the calling thread. Allocates nothing, so a
+/// child may call it between fork and exec.
+fn set_affinity(cpus: &[usize]) -> bool {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET bounds-checks.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         for &c in cpus {
             libc::CPU_SET(c, &mut set);
         }
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(format!("cannot pin to CPUs {cpus:?}: {}", std::io::Error::last_os_error()));
-        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
     }
-    Ok(())
 }
 
 /// A running deployment; dropping it tears everything down.
@@ -220,11 +224,7 @@ fn spawn_on(cmd: &mut Command, cpus: &[usize]) -> Result<Child, String> {
     unsafe {
         cmd.pre_exec(move || {
             if !cpus.is_empty() {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                for &c in &cpus {
-                    libc::CPU_SET(c, &mut set);
-                }
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                set_affinity(&cpus);
             }
             // The harness blocks SIGINT/SIGTERM to sigwait for them; a
             // child must not inherit that mask or it would never stop.

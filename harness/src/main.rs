@@ -90,16 +90,24 @@ enum Command {
     },
 }
 
-fn wait_for_signal() {
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    let mut sig = 0;
+/// Blocks SIGINT and SIGTERM in this thread (and the threads it starts),
+/// so that none is lost before [`wait_for_signal`]; returns the set.
+fn block_termination_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-set manipulation on a local set.
     unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::sigwait(&set, &mut sig);
+        set
     }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) {
+    let mut sig = 0;
+    // SAFETY: `set` is blocked in this thread, as sigwait requires.
+    unsafe { libc::sigwait(set, &mut sig) };
 }
 
 /// A debug harness measures nothing: it builds the optimized binaries and
@@ -163,14 +171,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Up { mode, workload, listen, list_components, service_time_scale, scale_to_zero_ms } => {
-            // Block the signals first so that none is lost before sigwait.
-            let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-            unsafe {
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGINT);
-                libc::sigaddset(&mut set, libc::SIGTERM);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            }
+            let signals = block_termination_signals();
             let opts =
                 Options { service_time_scale, scale_to_zero: scale_to_zero_ms.map(std::time::Duration::from_millis), ..Options::default() };
             let mut d = match Deployment::up_with(mode, workload, listen, &Binaries::beside_current_exe(), &opts) {
@@ -188,7 +189,7 @@ fn main() -> ExitCode {
                 println!("components end");
             }
             let _ = std::io::stdout().flush();
-            wait_for_signal();
+            wait_for_signal(&signals);
             eprintln!("harness: tearing down {} of {}", mode.label(), d.workload.name());
             d.down();
             ExitCode::SUCCESS

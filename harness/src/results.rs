@@ -78,6 +78,13 @@ pub struct RequestRow {
     pub r: RequestRecord,
 }
 
+impl RequestRow {
+    /// In a measured phase: the load phase, or one step of a sweep.
+    pub fn measured(&self) -> bool {
+        self.phase == "measure" || self.phase.starts_with("sweep ")
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuSample {
     pub mode: String,

@@ -20,17 +20,34 @@ pub struct Watched {
     pub adopt_children: bool,
 }
 
+fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().split('\0').map(String::from).collect()
+}
+
+fn group_of_args(args: &[String]) -> &'static str {
+    if args.iter().any(|a| a == "queue-proxy") {
+        "sidecar"
+    } else {
+        "function"
+    }
+}
+
+/// The group of a process the Knative activator started (a queue-proxy or
+/// a user container), by its command line.
+pub fn adopted_group(pid: u32) -> &'static str {
+    group_of_args(&cmdline(pid))
+}
+
 /// A child started by an adopting component: its name and group from its
 /// command line.
 fn adopted(pid: u32) -> Watched {
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let args: Vec<&str> = cmdline.split('\0').collect();
-    let function = args.iter().skip_while(|a| **a != "--function").nth(1).map(|s| s.to_string());
-    if args.contains(&"queue-proxy") {
-        Watched { component: format!("queue-proxy-{pid}"), group: "sidecar".into(), pid, adopt_children: false }
-    } else {
-        Watched { component: function.unwrap_or_else(|| format!("pid{pid}")), group: "function".into(), pid, adopt_children: false }
-    }
+    let args = cmdline(pid);
+    let group = group_of_args(&args);
+    let component = match group {
+        "sidecar" => format!("queue-proxy-{pid}"),
+        _ => args.iter().skip_while(|a| *a != "--function").nth(1).cloned().unwrap_or_else(|| format!("pid{pid}")),
+    };
+    Watched { component, group: group.into(), pid, adopt_children: false }
 }
 
 /// What one process used in one interval.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::collect::ebpf::{self, AuditProbe};
 use crate::collect::interrupts;
 use crate::collect::perf::PerfCounters;
+use crate::collect::sampler::adopted_group;
 use crate::deploy::Component;
 use crate::results::CounterRow;
 
@@ -43,17 +44,6 @@ fn read_wire_counts(dir: &Path) -> BTreeMap<u32, (u64, u64)> {
         .flatten()
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, spright::wire::read_counter_file(&e.path())?)))
         .collect()
-}
-
-/// The group of a process the Knative activator started after deployment:
-/// a queue-proxy or a user container, by its command line.
-fn adopted_group(pid: u32) -> &'static str {
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    if cmdline.split('\0').any(|a| a == "queue-proxy") {
-        "sidecar"
-    } else {
-        "function"
-    }
 }
 
 /// What changed between `start` and `end`, as rows of the measured phase.

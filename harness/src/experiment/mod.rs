@@ -271,7 +271,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         let _ = std::fs::remove_dir_all(dir);
     }
     let status = match load_result {
-        Ok(()) if requests.iter().any(|r| r.phase == "measure" || r.phase.starts_with("sweep ")) => "ok".to_string(),
+        Ok(()) if requests.iter().any(RequestRow::measured) => "ok".to_string(),
         Ok(()) => "failed: no request completed in the measured phase".to_string(),
         Err(e) => format!("failed: {e}"),
     };

@@ -9,6 +9,29 @@ pub mod users;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// xorshift64*: the load generators' small seedable generator, the same
+/// on every platform.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in [0, 1), 53 bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// One request as the load generator saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRecord {
@@ -40,39 +63,35 @@ impl Recorder {
         t.saturating_duration_since(self.epoch).as_secs_f64()
     }
 
-    pub fn record(&self, request: &str, sent: Instant, status: u16) {
-        let r = RequestRecord {
-            time_s: self.since_epoch(sent),
+    /// A request answered now, timed from `from`; `scheduled` when `from`
+    /// is an open-loop send time rather than the actual one.
+    fn finished(&self, request: &str, from: Instant, scheduled: bool, status: u16) -> RequestRecord {
+        let time_s = self.since_epoch(from);
+        RequestRecord {
+            time_s,
             request: request.to_string(),
-            latency_us: sent.elapsed().as_secs_f64() * 1e6,
+            latency_us: from.elapsed().as_secs_f64() * 1e6,
             status,
-            intended_s: None,
-        };
+            intended_s: scheduled.then_some(time_s),
+        }
+    }
+
+    /// A closed-loop request sent at `sent`.
+    pub fn record(&self, request: &str, sent: Instant, status: u16) {
+        let r = self.finished(request, sent, false, status);
         self.records.lock().unwrap().push(r);
     }
 
     /// A scheduled request: latency from its intended send time.
     pub fn record_intended(&self, request: &str, intended: Instant, status: u16) {
-        let r = RequestRecord {
-            time_s: self.since_epoch(intended),
-            request: request.to_string(),
-            latency_us: intended.elapsed().as_secs_f64() * 1e6,
-            status,
-            intended_s: Some(self.since_epoch(intended)),
-        };
+        let r = self.finished(request, intended, true, status);
         self.records.lock().unwrap().push(r);
     }
 
-    /// An open-loop request: latency from `intended`, the phase label kept
-    /// in `request` as `TYPE` and returned separately by [`Recorder::take_labelled`].
+    /// An open-loop request: latency from `intended`, kept under `label`
+    /// (its phase) and returned by [`Recorder::take_labelled`].
     pub fn record_open(&self, request: &str, label: &str, intended: Instant, status: u16) {
-        let r = RequestRecord {
-            time_s: self.since_epoch(intended),
-            request: request.to_string(),
-            latency_us: intended.elapsed().as_secs_f64() * 1e6,
-            status,
-            intended_s: Some(self.since_epoch(intended)),
-        };
+        let r = self.finished(request, intended, true, status);
         self.labelled.lock().unwrap().push((label.to_string(), r));
     }
 

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 
-use super::Recorder;
+use super::{Recorder, Rng};
 
 pub struct Step {
     pub addr: SocketAddr,
@@ -43,16 +43,12 @@ pub fn client() -> HttpClient {
 }
 
 /// The next inter-arrival gap in seconds.
-fn gap(rate: f64, poisson: bool, state: &mut u64) -> f64 {
-    if !poisson {
-        return 1.0 / rate;
+fn gap(rate: f64, poisson: bool, rng: &mut Rng) -> f64 {
+    if poisson {
+        -(1.0 - rng.unit()).ln() / rate
+    } else {
+        1.0 / rate
     }
-    // xorshift64*, then an exponential draw.
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    let u = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
-    -(1.0 - u).ln() / rate
 }
 
 /// What one request carries.
@@ -87,12 +83,12 @@ pub async fn send(client: &HttpClient, addr: SocketAddr, out: Outgoing<'_>) -> u
 pub async fn run(step: &Step, rec: &Recorder) {
     let client = client();
     let start = Instant::now();
-    let mut state = step.seed | 1;
+    let mut rng = Rng(step.seed | 1);
     let mut t = 0.0;
     let mut tasks = JoinSet::new();
     let mut n: u64 = step.seed.wrapping_mul(7919);
     loop {
-        t += gap(step.rate, step.poisson, &mut state);
+        t += gap(step.rate, step.poisson, &mut rng);
         if t >= step.duration.as_secs_f64() {
             break;
         }
@@ -122,11 +118,11 @@ pub async fn run(step: &Step, rec: &Recorder) {
 
 #[cfg(test)]
 mod tests {
-    use super::gap;
+    use super::{gap, Rng};
 
     #[test]
     fn poisson_gaps_average_the_rate() {
-        let mut s = 42;
+        let mut s = Rng(42);
         let n = 20_000;
         let mean: f64 = (0..n).map(|_| gap(500.0, true, &mut s)).sum::<f64>() / n as f64;
         assert!((mean - 0.002).abs() < 0.0001, "{mean}");

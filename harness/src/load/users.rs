@@ -14,7 +14,7 @@ use boutique::script::{CHECKOUT_FORM, GOOD_CARD};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 
-use super::Recorder;
+use super::{Recorder, Rng};
 
 pub struct UserLoad {
     pub host: String,
@@ -23,21 +23,6 @@ pub struct UserLoad {
     pub think: (Duration, Duration),
     pub run_time: Duration,
     pub seed: u64,
-}
-
-/// xorshift64*: small, seedable, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The task weights of the paper's locustfile.

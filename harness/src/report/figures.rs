@@ -8,7 +8,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::stats::GROUPS;
+use super::stats::{ModeStats, SweepPoint, GROUPS};
 use crate::results::{ModeRun, RunData};
 
 static FONT: Once = Once::new();
@@ -123,11 +123,19 @@ fn render<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, plot: &Plot) -> Resu
     root.present().map_err(|e| e.to_string())
 }
 
+/// Draws `$draw(root, args...)` into `<name>.png` and `<name>.svg` (a macro:
+/// the drawing functions are generic over the backend).
+macro_rules! save_both {
+    ($dir:expr, $name:expr, $draw:ident($($arg:expr),*)) => {{
+        let png = $dir.join(format!("{}.png", $name));
+        $draw(BitMapBackend::new(&png, (960, 600)).into_drawing_area(), $($arg),*).map_err(|e| format!("{}: {e}", png.display()))?;
+        let svg = $dir.join(format!("{}.svg", $name));
+        $draw(SVGBackend::new(&svg, (960, 600)).into_drawing_area(), $($arg),*).map_err(|e| format!("{}: {e}", svg.display()))
+    }};
+}
+
 fn save(dir: &Path, name: &str, plot: &Plot) -> Result<(), String> {
-    let png = dir.join(format!("{name}.png"));
-    render(BitMapBackend::new(&png, (960, 600)).into_drawing_area(), plot).map_err(|e| format!("{}: {e}", png.display()))?;
-    let svg = dir.join(format!("{name}.svg"));
-    render(SVGBackend::new(&svg, (960, 600)).into_drawing_area(), plot).map_err(|e| format!("{}: {e}", svg.display()))
+    save_both!(dir, name, render(plot))
 }
 
 /// Seconds since the mode's load began (warm-up included).
@@ -239,9 +247,9 @@ fn fig10_cpu_over_time(data: &RunData, run: &ModeRun) -> Plot {
 
 /// The overhead audit as grouped bars: per request, for each mode, copies,
 /// context switches and protocol-stack passes (both legs).
-fn audit_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &RunData) -> Result<(), String> {
+fn audit_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, stats: &[ModeStats]) -> Result<(), String> {
     use super::summary::{CHAIN, COPIES, EXTERNAL, STACK, SWITCHES};
-    let stats: Vec<_> = super::stats::compute(data).into_iter().filter(|s| s.requests > 0 && s.has_ebpf()).collect();
+    let stats: Vec<&ModeStats> = stats.iter().filter(|s| s.requests > 0 && s.has_source("ebpf")).collect();
     let legs: Vec<&str> = EXTERNAL.iter().chain(CHAIN).copied().collect();
     let metrics = [
         ("copies", "ebpf", COPIES),
@@ -341,11 +349,10 @@ fn iot_plots(data: &RunData, fig: &str) -> [Plot; 2] {
 }
 
 /// The sweep: achieved requests/s, and p99, against the offered rate.
-fn sweep_plots(data: &RunData) -> [Plot; 2] {
-    let points = super::stats::sweep(data);
+fn sweep_plots(points: &[SweepPoint]) -> [Plot; 2] {
     let mut tput: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     let mut p99: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    for p in &points {
+    for p in points {
         tput.entry(&p.mode).or_default().push((p.offered, p.achieved_rps));
         p99.entry(&p.mode).or_default().push((p.offered, p.p99_ms));
     }
@@ -373,7 +380,7 @@ fn sweep_plots(data: &RunData) -> [Plot; 2] {
 }
 
 /// Draws every figure the run's data supports into `dir`.
-pub fn draw_all(data: &RunData, dir: &Path) -> Result<Vec<String>, String> {
+pub fn draw_all(data: &RunData, stats: &[ModeStats], sweep: &[SweepPoint], dir: &Path) -> Result<Vec<String>, String> {
     register_font();
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut names = vec!["fig09_throughput".to_string()];
@@ -401,16 +408,13 @@ pub fn draw_all(data: &RunData, dir: &Path) -> Result<Vec<String>, String> {
         }
     }
     if data.manifest.load_kind == "sweep" {
-        let [tput, p99] = sweep_plots(data);
+        let [tput, p99] = sweep_plots(sweep);
         save(dir, "sweep_throughput", &tput)?;
         save(dir, "sweep_p99", &p99)?;
         names.extend(["sweep_throughput".to_string(), "sweep_p99".to_string()]);
     }
     if data.counters.iter().any(|c| c.source == "ebpf") {
-        let png = dir.join("audit.png");
-        audit_bars(BitMapBackend::new(&png, (960, 600)).into_drawing_area(), data).map_err(|e| format!("{}: {e}", png.display()))?;
-        let svg = dir.join("audit.svg");
-        audit_bars(SVGBackend::new(&svg, (960, 600)).into_drawing_area(), data).map_err(|e| format!("{}: {e}", svg.display()))?;
+        save_both!(dir, "audit", audit_bars(stats))?;
         names.push("audit".into());
     }
     Ok(names)

@@ -13,7 +13,8 @@ use crate::results::RunData;
 pub fn regenerate(dir: &Path) -> Result<String, String> {
     let data = RunData::read(dir)?;
     let stats = stats::compute(&data);
-    std::fs::write(dir.join("summary.md"), summary::render(&data, &stats)).map_err(|e| format!("summary.md: {e}"))?;
-    figures::draw_all(&data, &dir.join("figures"))?;
+    let sweep = stats::sweep(&data);
+    std::fs::write(dir.join("summary.md"), summary::render(&data, &stats, &sweep)).map_err(|e| format!("summary.md: {e}"))?;
+    figures::draw_all(&data, &stats, &sweep, &dir.join("figures"))?;
     Ok(summary::modes_table(&stats))
 }

@@ -104,14 +104,17 @@ impl ModeStats {
         }
     }
 
+    /// The counters whose (source, scope, name) `keep` accepts, summed, per
+    /// measured request.
+    pub fn per_request_where(&self, keep: impl Fn(&str, &str, &str) -> bool) -> f64 {
+        // fold, not sum: an empty f64 sum is -0.0.
+        let total = self.counters.iter().filter(|((s, g, n), _)| keep(s, g, n)).fold(0.0, |a, (_, v)| a + v);
+        self.per_request(total)
+    }
+
     /// Counters of `source` named `names` in processes of `groups`, per measured request.
     pub fn source_per_request(&self, source: &str, groups: &[&str], names: &[&str]) -> f64 {
-        let total = self
-            .counters
-            .iter()
-            .filter(|((s, g, n), _)| s == source && groups.contains(&g.as_str()) && names.contains(&n.as_str()))
-            .fold(0.0, |a, (_, v)| a + v);
-        self.per_request(total)
+        self.per_request_where(|s, g, n| s == source && groups.contains(&g) && names.contains(&n))
     }
 
     /// eBPF events in processes of `groups`, per measured request.
@@ -119,19 +122,14 @@ impl ModeStats {
         self.source_per_request("ebpf", groups, events)
     }
 
-    pub fn has_wire_counts(&self) -> bool {
-        self.counters.keys().any(|(s, _, _)| s == "runtime")
-    }
-
-    pub fn has_ebpf(&self) -> bool {
-        self.counters.keys().any(|(s, _, _)| s == "ebpf")
+    /// Whether this run collected counters of `source` for the mode.
+    pub fn has_source(&self, source: &str) -> bool {
+        self.counters.keys().any(|(s, _, _)| s == source)
     }
 
     /// Sum of counters of one source (all scopes), per measured request.
     pub fn counter_per_request(&self, source: &str, name_filter: impl Fn(&str) -> bool) -> f64 {
-        // fold, not sum: an empty f64 sum is -0.0.
-        let total = self.counters.iter().filter(|((s, _, n), _)| s == source && name_filter(n)).fold(0.0, |a, (_, v)| a + v);
-        self.per_request(total)
+        self.per_request_where(|s, _, n| s == source && name_filter(n))
     }
 }
 
@@ -142,8 +140,7 @@ pub fn compute(data: &RunData) -> Vec<ModeStats> {
         .iter()
         .map(|run| {
             let mut s = ModeStats { mode: run.mode.clone(), run: run.clone(), ..Default::default() };
-            let measured: Vec<_> =
-                data.requests.iter().filter(|r| r.mode == run.mode && (r.phase == "measure" || r.phase.starts_with("sweep "))).collect();
+            let measured: Vec<_> = data.requests.iter().filter(|r| r.mode == run.mode && r.measured()).collect();
             s.requests = measured.len();
             s.errors = measured.iter().filter(|r| r.r.status == 0 || r.r.status >= 500).count();
             let secs = run.measure_s();

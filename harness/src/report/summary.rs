@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::stats::{ModeStats, GROUPS};
+use super::stats::{ModeStats, SweepPoint, GROUPS};
 use crate::results::RunData;
 
 fn ms(v: f64) -> String {
@@ -86,15 +86,8 @@ fn counters_table(stats: &[ModeStats]) -> String {
             .iter()
             .map(|g| s.switches.get(*g).map(|v| format!("{:.1}", s.per_request(*v as f64))).unwrap_or("-".into()))
             .collect();
-        let sut = |event: &str| {
-            let v = s.counters.iter().filter(|((src, g, n), _)| src == "perf" && g != "load" && n == event).fold(0.0, |a, (_, v)| a + v);
-            s.per_request(v)
-        };
-        let perf = if s.counters.keys().any(|(src, _, _)| src == "perf") {
-            format!("{:.1} / {:.2}", sut("context_switches"), sut("cpu_migrations"))
-        } else {
-            "-".into()
-        };
+        let sut = |event: &str| s.per_request_where(|src, g, n| src == "perf" && g != "load" && n == event);
+        let perf = if s.has_source("perf") { format!("{:.1} / {:.2}", sut("context_switches"), sut("cpu_migrations")) } else { "-".into() };
         let _ = writeln!(
             t,
             "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
@@ -127,7 +120,7 @@ fn audit_table(stats: &[ModeStats]) -> String {
         "| mode | leg | copies | bytes copied | context switches | hard IRQs | soft IRQs | protocol stack passes | serializations | deserializations |"
     );
     let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for s in stats.iter().filter(|s| s.requests > 0 && s.has_ebpf()) {
+    for s in stats.iter().filter(|s| s.requests > 0 && s.has_source("ebpf")) {
         for (leg, groups) in [("external", EXTERNAL), ("chain", CHAIN)] {
             let irqs = if leg == "external" {
                 (format!("{:.2}", s.counter_per_request("irq", |_| true)), format!("{:.2}", s.counter_per_request("softirq", |_| true)))
@@ -135,7 +128,7 @@ fn audit_table(stats: &[ModeStats]) -> String {
                 ("(machine-wide)".into(), "(machine-wide)".into())
             };
             let wire = |name: &str| {
-                if s.has_wire_counts() {
+                if s.has_source("runtime") {
                     format!("{:.2}", s.source_per_request("runtime", groups, &[name]))
                 } else {
                     "n/i".to_string()
@@ -200,10 +193,9 @@ fn ratios(stats: &[ModeStats]) -> Vec<(String, String, String, String)> {
     ]
 }
 
-fn sweep_section(data: &RunData) -> String {
+fn sweep_section(data: &RunData, points: &[SweepPoint]) -> String {
     let mut t = String::new();
     let Some(spec) = &data.manifest.profile.sweep else { return t };
-    let points = super::stats::sweep(data);
     let _ = writeln!(
         t,
         "## Open-loop rate sweep\n\nOnline Boutique mix tasks (1-2 requests each) at each offered rate for {} s, {} arrivals, {} sessions; \
@@ -212,7 +204,7 @@ fn sweep_section(data: &RunData) -> String {
     );
     let _ = writeln!(t, "| mode | offered tasks/s | achieved req/s | p50 ms | p99 ms | errors % | requests |");
     let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
-    for p in &points {
+    for p in points {
         let _ = writeln!(
             t,
             "| {} | {} | {:.1} | {} | {} | {:.2} | {} |",
@@ -225,7 +217,7 @@ fn sweep_section(data: &RunData) -> String {
             p.requests
         );
     }
-    let sat = super::stats::saturation(&points, spec.p99_bound_ms);
+    let sat = super::stats::saturation(points, spec.p99_bound_ms);
     let _ = writeln!(t, "\n### Saturation points (p99 <= {} ms, errors < 1%)\n", spec.p99_bound_ms);
     let _ = writeln!(t, "| mode | highest sustained offered tasks/s | achieved req/s there |");
     let _ = writeln!(t, "|---|---:|---:|");
@@ -259,7 +251,7 @@ fn sweep_section(data: &RunData) -> String {
     t
 }
 
-pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
+pub fn render(data: &RunData, stats: &[ModeStats], sweep: &[SweepPoint]) -> String {
     let m = &data.manifest;
     let mut out = String::new();
     let _ = writeln!(out, "# {} - run of {}\n", m.experiment, m.started_at);
@@ -291,7 +283,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         out.push('\n');
     }
     if data.manifest.load_kind == "sweep" {
-        out.push_str(&sweep_section(data));
+        out.push_str(&sweep_section(data, sweep));
         let _ = writeln!(out, "\n## CPU and counters over the whole sweep\n");
     }
     let _ = writeln!(out, "## Throughput, latency and CPU (measured phase)\n");
@@ -310,7 +302,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         "\nContext switches: procfs (voluntary + involuntary, every thread) per component group, and software perf counters (`PERF_COUNT_SW_CONTEXT_SWITCHES`, `CPU_MIGRATIONS`, kernel included) over every thread of the system under test. Interrupts: machine-wide deltas of `/proc/interrupts` and `/proc/softirqs` over the measured phase divided by its requests (the load generator's share included: one machine).\n"
     );
     let _ = writeln!(out, "## Overhead audit, per request\n");
-    if stats.iter().any(ModeStats::has_ebpf) {
+    if stats.iter().any(|s| s.has_source("ebpf")) {
         out.push_str(&audit_table(stats));
         let _ = writeln!(
             out,
