@@ -37,6 +37,15 @@ pub struct Args {
     pub collectors: Option<Vec<String>>,
 }
 
+/// A directory removed (with its contents) when this is dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Where a time falls in a mode's timeline.
 struct Timeline {
     idle_from: f64,
@@ -153,6 +162,7 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         cpus: plan.system_cpus.clone(),
         wire_counts: plan.wire_dir.clone(),
     };
+    // Each mode starts with no counter files.
     if let Some(dir) = &plan.wire_dir {
         let _ = std::fs::remove_dir_all(dir);
         let _ = std::fs::create_dir_all(dir);
@@ -267,9 +277,6 @@ fn run_mode(plan: &Plan, mode: Mode) -> ModeResult {
         .map(|s| CpuSample { mode: name.clone(), phase: timeline.phase(s.time_s - s.interval_s / 2.0).into(), s })
         .collect();
     let counters = counters::rows(&name, &start, &end, &components);
-    if let Some(dir) = &plan.wire_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
     let status = match load_result {
         Ok(()) if requests.iter().any(RequestRow::measured) => "ok".to_string(),
         Ok(()) => "failed: no request completed in the measured phase".to_string(),
@@ -419,6 +426,9 @@ pub fn run(args: &Args) -> Result<PathBuf, String> {
     if args.sweep && workload != Workload::Boutique {
         return Err("--sweep drives the Online Boutique mix: use it with the boutique experiment".into());
     }
+    // Shared memory where the runtimes bump their counters on every message;
+    // removed when the run ends, however it ends.
+    let wire_dir = RemovedOnDrop(PathBuf::from(format!("/dev/shm/spright-wire-{}", std::process::id())));
     let plan = Plan {
         trace: trace.as_deref(),
         file: &file,
@@ -430,8 +440,7 @@ pub fn run(args: &Args) -> Result<PathBuf, String> {
         load_cpus,
         audit: audit.as_ref(),
         sweep,
-        // Shared memory: the runtimes bump these counters on every message.
-        wire_dir: Some(PathBuf::from(format!("/dev/shm/spright-wire-{}", std::process::id()))),
+        wire_dir: Some(wire_dir.0.clone()),
     };
     let mut results = Vec::new();
     for &mode in &modes {
