@@ -8,8 +8,25 @@
 //! returns it. Latency: one descriptor in flight, round trips timed, divided
 //! by the number of transfers (hops + 1). Throughput: 32 in flight.
 //! Every number is reported as a ratio to an in-process call doing the same
-//! work and to a bare sk_msg redirect between two processes (no pool, no
-//! SDK work): the floor that S-SPRIGHT's per-hop cost is judged against.
+//! work and to two sk_msg reference points, so S-SPRIGHT's per-hop cost
+//! breaks down into the kernel redirect, SPROXY's checks and the runtime:
+//!
+//! * (a) the limit, "vs limit": a minimal sk_msg redirect between two
+//!   processes - `system/bpf/bare_redirect.bpf.c`, loaded by this bench, one
+//!   SOCKMAP redirect keyed by the message's first four bytes and nothing
+//!   else (no sender check, no edge check, no counters, no sink).
+//! * (b) "SPROXY redirect, no runtime", "vs SPROXY redirect": the same
+//!   two-process ping-pong through the real SPROXY (`sproxy.bpf.c`: sender
+//!   identified by local port, length and magic checked, edge looked up,
+//!   per-function counters), with no pool and no SDK work. (b) - (a) is
+//!   what SPROXY's checks (and its SOCKHASH, against (a)'s SOCKMAP index)
+//!   cost per transfer.
+//! * (c) the full S-SPRIGHT hop: the `skmsg (S-SPRIGHT)` rows - SPROXY plus
+//!   the pool, the transaction and the SDK's per-hop work in every function.
+//!
+//! (a) and (b) are measured in alternating rounds ([`REFERENCE_ROUNDS`]),
+//! their round trips pooled, so a burst of load from elsewhere on the machine
+//! does not fall on one of them only. Both count 2 transfers per round trip.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,6 +35,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aya::maps::{MapData, SockMap};
+use aya::programs::SkMsg;
+use aya::Ebpf;
 use spright::bpf::Sproxy;
 use spright::descriptor::{ChainId, Descriptor, Endpoint, FrameDecoder, FunctionId};
 use spright::pool::{Lease, Pool, PoolGeometry};
@@ -25,12 +45,18 @@ use spright::transport::eventring::{self, Doorbells};
 use spright::transport::ring::{self, RingSegment};
 use spright::transport::{skmsg, DescriptorRx, DescriptorTx, Link};
 use spright::txn::{Method, Request, Txn};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 const CHAIN: ChainId = ChainId(1);
 const SAMPLES: usize = 20_000;
 const MAX_PHASE: Duration = Duration::from_secs(2);
 const IN_FLIGHT: usize = 32;
+/// Alternating rounds of each sk_msg reference point.
+const REFERENCE_ROUNDS: usize = 3;
+
+/// The minimal redirect program (reference point (a)); built and committed
+/// like the runtime's objects, checked by the `bpf_objects` test.
+const BARE_REDIRECT_OBJECT: &[u8] = include_bytes!("../bpf/bare_redirect.bpf.o");
 
 fn ep(f: u16) -> Endpoint {
     Endpoint::new(CHAIN, FunctionId(f))
@@ -39,6 +65,8 @@ fn ep(f: u16) -> Endpoint {
 /// The SDK's per-hop work on a received descriptor.
 fn hop(pool: &Pool, d: &Descriptor, next: Endpoint) -> Descriptor {
     let slot = pool.validate(d).expect("valid descriptor");
+    // SAFETY: this process holds the slot: it received a validated
+    // descriptor for it and passes it on only after this access.
     let mut txn = Txn::open(unsafe { pool.payload(slot) }).expect("transaction");
     *txn.state::<u64>().expect("state") += 1;
     pool.set_holder(slot, next);
@@ -91,6 +119,8 @@ fn prepare_slots(pool: &Pool, n: usize) -> Vec<Descriptor> {
         .map(|_| {
             let s = pool.alloc(Lease::GATEWAY).unwrap();
             let req = Request { method: Method::Post, path: "/bench", query: "", cookie: "", content_type: "", body: b"payload" };
+            // SAFETY: the slot was just allocated here and no descriptor
+            // for it has been sent yet, so nobody else touches it.
             Txn::create(unsafe { pool.payload(s) }, 64, 0, &[FunctionId(1)], &req).unwrap();
             pool.set_holder(s, ep(1));
             Descriptor::new(ep(1), s.index, s.gen)
@@ -149,11 +179,16 @@ fn measure(gw: &mut dyn Gw, pool: &Pool, transfers: u32) -> Stats {
 
 /// Forks a child running `body`; returns its pid.
 fn fork_child(body: impl FnOnce()) -> i32 {
+    // SAFETY: the bench is single-threaded, so the child inherits no lock
+    // held by another thread; it runs `body` and leaves with _exit.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork");
     if pid == 0 {
+        // SAFETY: plain prctl on the calling process, no pointers.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         body();
+        // SAFETY: ends the child without running the parent's atexit
+        // handlers or destructors a second time.
         unsafe { libc::_exit(0) };
     }
     pid
@@ -161,6 +196,8 @@ fn fork_child(body: impl FnOnce()) -> i32 {
 
 fn reap(pids: &[i32]) {
     for &p in pids {
+        // SAFETY: `p` is a child forked by this process and not yet
+        // reaped; a null status pointer is allowed by waitpid.
         unsafe {
             libc::kill(p, libc::SIGKILL);
             libc::waitpid(p, std::ptr::null_mut(), 0);
@@ -329,42 +366,112 @@ fn bench_in_process(hops: u16) -> Stats {
     }
 }
 
-/// Two processes bouncing raw 16-byte messages through SPROXY: no pool,
-/// no transaction - the cost of the redirect itself.
-fn bench_bare_redirect() -> Stats {
-    let mut sp = Sproxy::load().expect("sk_msg rows need root");
-    let (a, b) = (ep(0), ep(1));
-    sp.allow(a, b).unwrap();
-    sp.allow(b, a).unwrap();
-    let (sa, _pa) = loopback_pair();
-    let (sb, _pb) = loopback_pair();
-    sp.register(a, &sa).unwrap();
-    sp.register(b, &sb).unwrap();
+/// One round of a reference point: its round trips and the time they took.
+type Round = (Vec<Duration>, Duration);
+
+/// Bounces one 16-byte message between two processes whose sockets `a`
+/// and `b` are already in a socket map with a redirect program attached: the
+/// bench process sends `to_b` on `a`, a forked child answers every message
+/// it reads on `b` with `to_a`. `peers` are the sockets' real TCP peers,
+/// which a redirect bypasses. Returns the round trips; panics unless every
+/// message was redirected.
+fn ping_pong(a: &TcpStream, b: TcpStream, peers: &[TcpStream; 2], to_b: [u8; 16], to_a: [u8; 16]) -> Round {
+    // A message that is not redirected never comes back: fail, don't hang.
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // `b` is in the map before the child starts receiving on it.
     let child = fork_child(move || {
         let mut buf = [0u8; 16];
-        let back = Descriptor::new(a, 0, 1);
         loop {
-            if (&sb).read_exact(&mut buf).is_err() {
+            if (&b).read_exact(&mut buf).is_err() {
                 return;
             }
-            (&sb).write_all(back.as_bytes()).unwrap();
+            (&b).write_all(&to_a).unwrap();
         }
     });
-    let d = Descriptor::new(b, 0, 1);
+    let mut a = a;
     let mut buf = [0u8; 16];
     let mut rtts = Vec::with_capacity(SAMPLES);
     let start = Instant::now();
     while rtts.len() < SAMPLES && start.elapsed() < MAX_PHASE {
         let t = Instant::now();
-        (&sa).write_all(d.as_bytes()).unwrap();
-        (&sa).read_exact(&mut buf).unwrap();
+        a.write_all(&to_b).unwrap();
+        a.read_exact(&mut buf).expect("no answer within 5 s: a message was not redirected");
         rtts.push(t.elapsed());
     }
-    let _ = Descriptor::read_from_bytes(&buf);
+    let elapsed = start.elapsed();
+    assert_eq!(buf, to_a, "the answer is not the child's message");
+    // Checked before the child exits: its exit closes `b`, and `b`'s peer
+    // then reads end-of-file.
+    for p in peers {
+        p.set_nonblocking(true).unwrap();
+        let peeked = p.peek(&mut buf);
+        let idle = matches!(&peeked, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        assert!(idle, "a message reached a socket's TCP peer instead of being redirected: {peeked:?}");
+    }
     reap(&[child]);
-    rtts.sort();
-    let n = rtts.len();
-    Stats { p50_rtt: rtts[n / 2], p99_rtt: rtts[n * 99 / 100], transfers_per_rtt: 2, throughput: n as f64 / start.elapsed().as_secs_f64() }
+    (rtts, elapsed)
+}
+
+/// Reference point (a), the limit: two processes bouncing 16-byte messages
+/// through `bare_redirect.bpf.c` - one SOCKMAP redirect, no checks, no pool,
+/// no transaction. Sockets at index 0 (bench) and 1 (child); each message
+/// names its destination index in its first four bytes.
+fn minimal_redirect_round() -> Round {
+    let mut ebpf = Ebpf::load(BARE_REDIRECT_OBJECT).expect("sk_msg rows need root");
+    let mut peers: SockMap<MapData> = ebpf.take_map("peers").expect("peers map").try_into().expect("peers is a SOCKMAP");
+    {
+        let prog: &mut SkMsg = ebpf.program_mut("bare_redirect").expect("bare_redirect program").try_into().expect("sk_msg program");
+        prog.load().expect("verify bare_redirect");
+        // Attach before any socket enters the map.
+        prog.attach(peers.fd()).expect("attach bare_redirect");
+    }
+    let (sa, pa) = loopback_pair();
+    let (sb, pb) = loopback_pair();
+    peers.set(0, &sa, 0).unwrap();
+    peers.set(1, &sb, 0).unwrap();
+    let keyed = |index: u32, fill: u8| {
+        let mut m = [fill; 16];
+        m[..4].copy_from_slice(&index.to_ne_bytes());
+        m
+    };
+    ping_pong(&sa, sb, &[pa, pb], keyed(1, b'b'), keyed(0, b'a'))
+}
+
+/// Reference point (b): the same ping-pong through the real SPROXY (sender
+/// by port, length and magic, edge check, counters), still with no pool and
+/// no SDK work - the cost of SPROXY's redirect without the runtime.
+fn sproxy_redirect_round() -> Round {
+    let mut sp = Sproxy::load().expect("sk_msg rows need root");
+    let (a, b) = (ep(0), ep(1));
+    sp.allow(a, b).unwrap();
+    sp.allow(b, a).unwrap();
+    let (sa, pa) = loopback_pair();
+    let (sb, pb) = loopback_pair();
+    sp.register(a, &sa).unwrap();
+    sp.register(b, &sb).unwrap();
+    let desc = |to: Endpoint| -> [u8; 16] { Descriptor::new(to, 0, 1).as_bytes().try_into().unwrap() };
+    let round = ping_pong(&sa, sb, &[pa, pb], desc(b), desc(a));
+    assert_eq!(sp.drops().total(), 0, "SPROXY refused a descriptor");
+    round
+}
+
+/// Runs the two reference points in alternating rounds and pools each one's
+/// round trips (2 transfers each): (minimal redirect, SPROXY redirect).
+fn bench_reference_points() -> (Stats, Stats) {
+    let mut acc = [(Vec::new(), Duration::ZERO), (Vec::new(), Duration::ZERO)];
+    for _ in 0..REFERENCE_ROUNDS {
+        for (i, round) in [minimal_redirect_round as fn() -> Round, sproxy_redirect_round].iter().enumerate() {
+            let (rtts, elapsed) = round();
+            acc[i].0.extend(rtts);
+            acc[i].1 += elapsed;
+        }
+    }
+    let [minimal, sproxy] = acc.map(|(mut rtts, elapsed)| {
+        rtts.sort();
+        let n = rtts.len();
+        Stats { p50_rtt: rtts[n / 2], p99_rtt: rtts[n * 99 / 100], transfers_per_rtt: 2, throughput: n as f64 / elapsed.as_secs_f64() }
+    });
+    (minimal, sproxy)
 }
 
 /// A benchmark row: its label and how to run it for a chain length.
@@ -375,6 +482,7 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let want = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let cpus = spright::sys::allowed_cpus();
+    // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     println!("# spright per-hop benchmark");
     println!(
@@ -384,17 +492,26 @@ fn main() {
     println!("# latency: 1 descriptor in flight, round trip / (hops + 1); throughput: {IN_FLIGHT} in flight, chain traversals/s");
 
     let in_proc: Vec<(u16, Stats)> = [1u16, 3, 5].iter().map(|&h| (h, bench_in_process(h))).collect();
-    let bare = if root && want("skmsg") { Some(bench_bare_redirect()) } else { None };
-    if let Some(b) = &bare {
+    let refs = if root && want("skmsg") { Some(bench_reference_points()) } else { None };
+    if let Some((limit, sproxy)) = &refs {
+        println!("# reference points: two processes ping-ponging one 16-byte message, round trip / 2 per transfer");
         println!(
-            "# bare sk_msg redirect between two processes: p50 {:.2} us, p99 {:.2} us per transfer",
-            b.per_hop_p50() / 1e3,
-            b.per_hop_p99() / 1e3
+            "# (a) limit, minimal sk_msg redirect (bare_redirect.bpf.c, no checks): p50 {:.2} us, p99 {:.2} us per transfer",
+            limit.per_hop_p50() / 1e3,
+            limit.per_hop_p99() / 1e3
         );
+        println!(
+            "# (b) SPROXY redirect, no runtime (sproxy.bpf.c, no pool, no SDK): p50 {:.2} us, p99 {:.2} us per transfer; {:.2}x limit (p50 {:+.0} ns)",
+            sproxy.per_hop_p50() / 1e3,
+            sproxy.per_hop_p99() / 1e3,
+            sproxy.per_hop_p50() / limit.per_hop_p50(),
+            sproxy.per_hop_p50() - limit.per_hop_p50()
+        );
+        println!("# (c) S-SPRIGHT hop: the skmsg rows; vs limit = p50 / hop over (a), vs SPROXY redirect = p50 / hop over (b)");
     }
     println!();
-    println!("| transport | hops | p50 / hop | p99 / hop | vs in-process | vs bare redirect | chain traversals/s |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| transport | hops | p50 / hop | p99 / hop | vs in-process | vs limit | vs SPROXY redirect | chain traversals/s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows: Vec<Row> = vec![("in-process call", Box::new(bench_in_process))];
     if root {
         rows.push(("skmsg (S-SPRIGHT)", Box::new(bench_skmsg)));
@@ -411,10 +528,11 @@ fn main() {
         for &hops in &[1u16, 3, 5] {
             let s = f(hops);
             let base = &in_proc.iter().find(|(h, _)| *h == hops).unwrap().1;
-            let vs_bare = bare.as_ref().map(|b| format!("{:.2}x", s.per_hop_p50() / b.per_hop_p50())).unwrap_or_else(|| "-".into());
+            let vs = |r: &Stats| format!("{:.2}x", s.per_hop_p50() / r.per_hop_p50());
+            let (vs_limit, vs_sproxy) = refs.as_ref().map(|(l, p)| (vs(l), vs(p))).unwrap_or_else(|| ("-".into(), "-".into()));
             let oversub = if name.starts_with("ring") && hops as usize + 1 > cpus.len() { " (oversubscribed)" } else { "" };
             println!(
-                "| {name}{oversub} | {hops} | {:.2} us | {:.2} us | {:.0}x | {vs_bare} | {:.0} |",
+                "| {name}{oversub} | {hops} | {:.2} us | {:.2} us | {:.0}x | {vs_limit} | {vs_sproxy} | {:.0} |",
                 s.per_hop_p50() / 1e3,
                 s.per_hop_p99() / 1e3,
                 s.per_hop_p50() / base.per_hop_p50(),

@@ -36,5 +36,5 @@ fn committed_objects_match_their_sources() {
         }
     }
     let _ = std::fs::remove_dir_all(&out);
-    assert!(checked >= 3, "expected the sproxy, eproxy and audit sources");
+    assert!(checked >= 4, "expected the sproxy, eproxy, audit and bare_redirect sources, checked {checked}");
 }
