@@ -291,7 +291,7 @@ impl<'a> Txn<'a> {
 
     /// Replaces the response with a JSON error `{"error": message}`.
     pub fn set_error(&mut self, status: u16, message: &str) {
-        let body = error_json(message);
+        let body = crate::wire::json::error(message);
         if self.set_response(status, "application/json", "", body.as_bytes()).is_err() {
             let _ = self.set_response(status, "", "", b"");
         }

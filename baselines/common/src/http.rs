@@ -1,6 +1,12 @@
 //! HTTP plumbing shared by every component: a server with graceful drain,
 //! a pooled client, and a buffered forward. Every hop is a real HTTP/1.1
 //! proxy: it parses the request, queues it, re-encodes and forwards it.
+//!
+//! The server ([`serve`]) and the client ([`HttpClient`]) are the one
+//! place the baselines count HTTP messages (`spright::wire`): a request
+//! parsed and a response written per request served, a request written
+//! and a response parsed per request sent. A proxy hop ([`forward`]) is
+//! both: 2 deserializations and 2 serializations per request.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,21 +25,50 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use spright::wire::json;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 pub type Body = Full<Bytes>;
-pub type HttpClient = Client<HttpConnector, Body>;
 
-/// A client with connection pooling (what Envoy and the queue-proxy keep).
+/// The baselines' one HTTP client, pooled (what Envoy and the queue-proxy
+/// keep). Every message it writes or reads is counted here
+/// (`spright::wire`): one serialization per request written, one
+/// deserialization per response read.
+#[derive(Clone)]
+pub struct HttpClient(Client<HttpConnector, Body>);
+
+impl HttpClient {
+    /// Writes `req` and reads the response's head (the body follows on
+    /// the returned response). A request that never left - the connection
+    /// could not be made - is not counted.
+    // The HTTP stack's one place of counting for the client side.
+    #[allow(clippy::disallowed_methods)]
+    pub async fn request(&self, req: Request<Body>) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        let r = self.0.request(req).await;
+        match &r {
+            Ok(_) => {
+                spright::wire::serialized(1);
+                spright::wire::deserialized(1);
+            }
+            Err(e) if !e.is_connect() => spright::wire::serialized(1),
+            Err(_) => {}
+        }
+        r
+    }
+}
+
+/// A new pooled client.
 pub fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).pool_idle_timeout(Duration::from_secs(90)).build(connector)
+    HttpClient(
+        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).pool_idle_timeout(Duration::from_secs(90)).build(connector),
+    )
 }
 
 pub fn json_error(status: u16, message: &str) -> Response<Body> {
-    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).expect("json");
+    let body = json::to_vec(&json::json!({ "error": message })).expect("json");
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -71,15 +106,11 @@ pub async fn forward(client: &HttpClient, upstream: SocketAddr, host: Option<&st
             parts.headers.insert(HOST, v);
         }
     }
-    spright::wire::serialized(1);
     match client.request(Request::from_parts(parts, Full::new(body))).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             match body.collect().await {
-                Ok(b) => {
-                    spright::wire::deserialized(1);
-                    Response::from_parts(parts, Full::new(b.to_bytes()))
-                }
+                Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
                 Err(e) => json_error(502, &format!("upstream {upstream} broke off: {e}")),
             }
         }
@@ -138,6 +169,8 @@ where
         let (open, closed, mut stop) = (open.clone(), closed.clone(), stop_rx.clone());
         open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
+            // The HTTP stack's one place of counting for the server side.
+            #[allow(clippy::disallowed_methods)]
             let svc = service_fn(move |req| {
                 let h = handler.clone();
                 async move {

@@ -53,11 +53,8 @@ impl GrpcClient {
 macro_rules! call {
     ($self:ident, $service:literal, $client:ident . $method:ident ($req:expr)) => {{
         let mut client = $client::new($self.channel($service)?);
-        // One protobuf request encoded, one response decoded.
-        spright::wire::serialized(1);
-        let r = client.$method($req).await.map(tonic::Response::into_inner).map_err(|s| from_status($service, s));
-        spright::wire::deserialized(1);
-        r
+        // The request and the response are counted by the codec.
+        client.$method($req).await.map(tonic::Response::into_inner).map_err(|s| from_status($service, s))
     }};
 }
 

@@ -5,6 +5,7 @@
 //! mode and calls the services over gRPC.
 
 mod client;
+mod codec;
 mod convert;
 mod server;
 

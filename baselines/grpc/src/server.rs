@@ -1,6 +1,7 @@
 //! The server side: every service's RPCs on one [`Backend`] (a process
 //! serves only the service it is started as). Recommendation and checkout
-//! call other services through [`GrpcClient`].
+//! call other services through [`GrpcClient`]. Messages are counted by the
+//! generated servers' codec ([`crate::codec`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,6 @@ use boutique::core::order::OrderResult;
 use boutique::core::payment::CreditCard;
 use boutique::core::shipping::Address;
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
@@ -31,20 +31,6 @@ use crate::pb::recommendation_service_server::{RecommendationService, Recommenda
 use crate::pb::shipping_service_server::{ShippingService, ShippingServiceServer};
 
 type RpcResult<T> = Result<Response<T>, Status>;
-
-/// Counts one protobuf request decoded and one response encoded per call
-/// (unary RPCs: exactly one response, an error status included).
-fn count_messages(req: Request<()>) -> Result<Request<()>, Status> {
-    spright::wire::deserialized(1);
-    spright::wire::serialized(1);
-    Ok(req)
-}
-
-type Counter = fn(Request<()>) -> Result<Request<()>, Status>;
-
-fn counted<S>(service: S) -> InterceptedService<S, Counter> {
-    InterceptedService::new(service, count_messages)
-}
 
 fn reply<T>(r: ApiResult<T>) -> RpcResult<T> {
     r.map(Response::new).map_err(to_status)
@@ -71,19 +57,15 @@ pub async fn run(service: &str, listen: SocketAddr, peers: GrpcClient) -> Result
     println!("listening traffic http://{local}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let served = match service {
-        "currency" => server.serve_with_incoming_shutdown(counted(CurrencyServiceServer::from_arc(state)), incoming, stop).await,
-        "productcatalog" => {
-            server.serve_with_incoming_shutdown(counted(ProductCatalogServiceServer::from_arc(state)), incoming, stop).await
-        }
-        "cart" => server.serve_with_incoming_shutdown(counted(CartServiceServer::from_arc(state)), incoming, stop).await,
-        "recommendation" => {
-            server.serve_with_incoming_shutdown(counted(RecommendationServiceServer::from_arc(state)), incoming, stop).await
-        }
-        "shipping" => server.serve_with_incoming_shutdown(counted(ShippingServiceServer::from_arc(state)), incoming, stop).await,
-        "checkout" => server.serve_with_incoming_shutdown(counted(CheckoutServiceServer::from_arc(state)), incoming, stop).await,
-        "payment" => server.serve_with_incoming_shutdown(counted(PaymentServiceServer::from_arc(state)), incoming, stop).await,
-        "email" => server.serve_with_incoming_shutdown(counted(EmailServiceServer::from_arc(state)), incoming, stop).await,
-        "ad" => server.serve_with_incoming_shutdown(counted(AdServiceServer::from_arc(state)), incoming, stop).await,
+        "currency" => server.serve_with_incoming_shutdown(CurrencyServiceServer::from_arc(state), incoming, stop).await,
+        "productcatalog" => server.serve_with_incoming_shutdown(ProductCatalogServiceServer::from_arc(state), incoming, stop).await,
+        "cart" => server.serve_with_incoming_shutdown(CartServiceServer::from_arc(state), incoming, stop).await,
+        "recommendation" => server.serve_with_incoming_shutdown(RecommendationServiceServer::from_arc(state), incoming, stop).await,
+        "shipping" => server.serve_with_incoming_shutdown(ShippingServiceServer::from_arc(state), incoming, stop).await,
+        "checkout" => server.serve_with_incoming_shutdown(CheckoutServiceServer::from_arc(state), incoming, stop).await,
+        "payment" => server.serve_with_incoming_shutdown(PaymentServiceServer::from_arc(state), incoming, stop).await,
+        "email" => server.serve_with_incoming_shutdown(EmailServiceServer::from_arc(state), incoming, stop).await,
+        "ad" => server.serve_with_incoming_shutdown(AdServiceServer::from_arc(state), incoming, stop).await,
         other => return Err(format!("unknown service {other:?} (one of {})", SERVICES.join(", "))),
     };
     served.map_err(|e| format!("{service}: {e}"))

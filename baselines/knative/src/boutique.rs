@@ -22,6 +22,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use spright::wire::json;
 
 use baseline_common::frontend;
 use baseline_common::http::{self, client, read_body, HttpClient};
@@ -39,9 +40,7 @@ impl IngressClient {
 
     async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, method: &str, req: &Req) -> ApiResult<Resp> {
         let service = rpc::service_of(method).ok_or_else(|| ApiError::new(500, format!("unknown method {method}")))?;
-        let body = serde_json::to_vec(req).expect("serializable");
-        // The JSON body and the HTTP request carrying it.
-        spright::wire::serialized(2);
+        let body = json::to_vec(req).expect("serializable");
         let request = Request::post(format!("http://{}/{method}", self.ingress))
             .header(HOST, format!("{service}.default.example.com"))
             .header(CONTENT_TYPE, "application/json")
@@ -50,13 +49,12 @@ impl IngressClient {
         let resp = self.client.request(request).await.map_err(|e| ApiError::new(502, format!("{service}: {e}")))?;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.map_err(|e| ApiError::new(502, format!("{service}: {e}")))?.to_bytes();
-        // The HTTP response and (below) its JSON body.
-        spright::wire::deserialized(2);
         if status != 200 {
-            return Err(serde_json::from_slice::<ApiError>(&bytes)
-                .unwrap_or_else(|_| ApiError::new(status, format!("{service} answered {status}"))));
+            return Err(
+                json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError::new(status, format!("{service} answered {status}")))
+            );
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::new(502, format!("{service}: bad response: {e}")))
+        json::from_slice(&bytes).map_err(|e| ApiError::new(502, format!("{service}: bad response: {e}")))
     }
 }
 
@@ -130,7 +128,7 @@ pub async fn run_service(service: String, listen: SocketAddr, ingress: SocketAdd
                     r
                 }
                 Err(e) => {
-                    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&e).expect("json"))));
+                    let mut r = Response::new(Full::new(Bytes::from(json::to_vec(&e).expect("json"))));
                     *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     r
                 }

@@ -14,6 +14,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use spright::service_time::ServiceTime;
+use spright::wire::json;
 
 use baseline_common::http::{self, client, json_error, read_body, Body, HttpClient};
 
@@ -27,7 +28,7 @@ fn respond(status: u16, body: Vec<u8>) -> Response<Body> {
 }
 
 fn json<T: Serialize>(v: &T) -> Response<Body> {
-    respond(200, serde_json::to_vec(v).expect("serializable"))
+    respond(200, json::to_vec(v).expect("serializable"))
 }
 
 /// Calls `function` through the ingress; returns (status, headers' state, body).
@@ -86,7 +87,7 @@ pub async fn run_motion_function(function: String, listen: SocketAddr, service: 
                     Ok(ev) => json(&Classified { motion: motion::core::detect(&ev), sensor_id: ev.sensor_id, timestamp: ev.timestamp }),
                     Err(e) => json_error(400, &e.0),
                 },
-                _ => match serde_json::from_slice::<Classified>(&body) {
+                _ => match json::from_slice::<Classified>(&body) {
                     Ok(c) => json(&actuator.decide(&c.sensor_id, c.timestamp, c.motion)),
                     Err(e) => json_error(400, &format!("bad input: {e}")),
                 },
@@ -160,7 +161,8 @@ pub async fn run_parking_function(function: String, listen: SocketAddr, service:
                 return json(&"ok");
             }
             let ct = header(&req, "content-type");
-            let mut st: ParkingState = serde_json::from_str(&header(&req, STATE_HEADER)).unwrap_or_default();
+            let state = header(&req, STATE_HEADER);
+            let mut st: ParkingState = if state.is_empty() { ParkingState::default() } else { json::from_str(&state).unwrap_or_default() };
             let body = match read_body(req.into_body(), 64 << 20).await {
                 Ok(b) => b,
                 Err(r) => return r,
@@ -221,7 +223,7 @@ pub async fn run_parking_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
             let mut st = ParkingState { new_vehicle: path.ends_with("/new"), ..Default::default() };
             let mut content_type = ct;
             for (i, f) in route.iter().enumerate() {
-                let state = serde_json::to_string(&st).expect("serializable");
+                let state = json::to_string(&st).expect("serializable");
                 let (status, out) = match invoke(&client, ingress, f, &content_type, Some(&state), body.clone()).await {
                     Ok(r) => r,
                     Err(r) => return r,
@@ -229,7 +231,7 @@ pub async fn run_parking_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
                 if status != 200 || i + 1 == route.len() {
                     return respond(status, out.to_vec());
                 }
-                st = match serde_json::from_slice(&out) {
+                st = match json::from_slice(&out) {
                     Ok(s) => s,
                     Err(e) => return json_error(502, &format!("{f}: bad state: {e}")),
                 };

@@ -4,6 +4,7 @@
 //! [`service_of`] names the service that owns a method.
 
 use serde::{Deserialize, Serialize};
+use spright::wire::json;
 
 use crate::api::{ApiError, ApiResult, Backend, BoutiqueApi, PlaceOrderRequest, ProductMsg};
 use crate::core::cart::CartItem;
@@ -146,13 +147,11 @@ pub fn service_of(method: &str) -> Option<&'static str> {
 }
 
 fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> ApiResult<T> {
-    spright::wire::deserialized(1);
-    serde_json::from_slice(body).map_err(|e| ApiError::new(400, format!("malformed request: {e}")))
+    json::from_slice(body).map_err(|e| ApiError::new(400, format!("malformed request: {e}")))
 }
 
 fn encode<T: Serialize>(v: &T) -> ApiResult<Vec<u8>> {
-    spright::wire::serialized(1);
-    Ok(serde_json::to_vec(v).expect("serializable"))
+    Ok(json::to_vec(v).expect("serializable"))
 }
 
 /// Runs `method` of `service` on `backend`; calls it makes to other

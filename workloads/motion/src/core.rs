@@ -27,10 +27,10 @@ pub struct BadEvent(pub String);
 /// urlencoded form event.
 pub fn parse_event(content_type: &str, body: &[u8]) -> Result<SensorEvent, BadEvent> {
     let ev = if content_type.trim_start().starts_with("application/json") || body.first() == Some(&b'{') {
-        serde_json::from_slice::<SensorEvent>(body).map_err(|e| BadEvent(format!("invalid event JSON: {e}")))?
+        spright::wire::json::from_slice::<SensorEvent>(body).map_err(|e| BadEvent(format!("invalid event JSON: {e}")))?
     } else {
         let text = std::str::from_utf8(body).map_err(|_| BadEvent("event is not UTF-8".into()))?;
-        let form = spright::form::parse_urlencoded(text);
+        let form = spright::wire::form::decode(text);
         let get =
             |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).ok_or_else(|| BadEvent(format!("missing field: {k}")));
         SensorEvent {

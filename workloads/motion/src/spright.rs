@@ -42,7 +42,7 @@ pub fn registry() -> Registry {
         let end = st.sensor_id.iter().position(|&b| b == 0).unwrap_or(32);
         let id = String::from_utf8_lossy(&st.sensor_id[..end]).into_owned();
         let d = actuator.decide(&id, st.timestamp, st.motion != 0);
-        let body = serde_json::to_vec(&d).expect("serializable");
+        let body = ::spright::wire::json::to_vec(&d).expect("serializable");
         if let Err(e) = txn.set_response(200, "application/json", "", &body) {
             txn.set_error(500, &format!("response does not fit: {e}"));
         }

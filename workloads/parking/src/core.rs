@@ -45,7 +45,7 @@ pub fn find_image(content_type: &str, body: &[u8]) -> Result<Range<usize>, Image
             .find_map(|p| p.trim().strip_prefix("boundary="))
             .map(|b| b.trim_matches('"'))
             .ok_or_else(|| err(400, "multipart upload without a boundary"))?;
-        multipart_file(body, boundary)?
+        spright::wire::form::multipart(body, |b| multipart_file(b, boundary))?
     } else if ct.starts_with("image/jpeg") || ct.starts_with("application/octet-stream") || ct.is_empty() {
         0..body.len()
     } else {

@@ -109,7 +109,7 @@ pub fn registry() -> Registry {
                     image_bytes: st.image_len as usize,
                 }
             };
-            let body = serde_json::to_vec(&receipt).expect("serializable");
+            let body = ::spright::wire::json::to_vec(&receipt).expect("serializable");
             if let Err(e) = txn.set_response(200, "application/json", "", &body) {
                 txn.set_error(500, &format!("response does not fit: {e}"));
             }

@@ -11,7 +11,9 @@
 //! | add to cart | `POST /cart` (`product_id`, `quantity`) |
 //! | place order | `POST /cart/checkout` (address, email and card fields) |
 //!
-//! Parameters come as a query string or a urlencoded form body.
+//! Parameters come as a query string or a urlencoded form body. The form
+//! body is a message of its own, decoded (and counted) through
+//! `spright::wire::form`; the query string is part of the HTTP request.
 
 pub mod pages;
 
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use spright::form::parse_urlencoded;
 use spright::form::percent_decode;
+use spright::wire::{form, json};
 
 use crate::core::ids::uuid_like;
 use crate::core::money::{Currency, CurrencyTable};
@@ -106,7 +109,7 @@ impl HttpError {
 
     /// `{"error":"..."}`
     pub fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({ "error": self.message })).expect("serializable")
+        json::to_vec(&json::json!({ "error": self.message })).expect("serializable")
     }
 }
 
@@ -115,10 +118,10 @@ pub const MAX_ADD_QUANTITY: u32 = 100;
 
 /// Parses a request into what the frontend must do.
 pub fn parse_request(method: &str, path: &str, query: &str, content_type: &str, body: &[u8]) -> Result<FrontendRequest, HttpError> {
-    let mut params = parse_urlencoded(query);
+    let mut params = form::decode_query(query);
     if content_type.trim().starts_with("application/x-www-form-urlencoded") || (content_type.is_empty() && !body.is_empty()) {
         let text = std::str::from_utf8(body).map_err(|_| HttpError::new(400, "form body is not UTF-8"))?;
-        params.extend(parse_urlencoded(text));
+        params.extend(form::decode(text));
     }
     let get = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let require = |name: &str| get(name).filter(|v| !v.is_empty()).ok_or_else(|| HttpError::new(400, format!("missing field: {name}")));

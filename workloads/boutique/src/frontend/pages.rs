@@ -101,7 +101,7 @@ pub struct OrderPage {
     pub recommendations: Vec<String>,
 }
 
-/// The response body for a page.
+/// The response body for a page: one JSON message (`spright::wire::json`).
 pub fn to_json<T: Serialize>(page: &T) -> Vec<u8> {
-    serde_json::to_vec(page).expect("page models always serialize")
+    spright::wire::json::to_vec(page).expect("page models always serialize")
 }
