@@ -2,20 +2,51 @@
 /* AUDIT: per-process counts for the harness's overhead audit (loaded by
  * harness/src/collect/ebpf.rs, not by the runtime). Each tracepoint adds one
  * event (and its bytes) to the calling process's counters; userspace maps
- * processes to components and subtracts snapshots. The context layouts
- * mirror /sys/kernel/tracing/events/<group>/<event>/format (8 bytes of
- * common fields first). */
+ * processes to components and subtracts snapshots.
+ *
+ * Socket transfers. Every user/kernel data transfer on a socket passes
+ * sock:sock_send_length (traced in sock_sendmsg_nosec) or
+ * sock:sock_recv_length (traced in sock_recvmsg_nosec), whatever the
+ * protocol's path below - including tcp_bpf_recvmsg, which delivers an
+ * sk_msg-redirected message without skb_copy_datagram_iovec. A call that
+ * moved bytes (ret > 0) is one transfer of ret bytes; a MSG_PEEK receive is
+ * none (the same bytes are received again; the tracepoint's own format
+ * reports it as length 0). A transfer is classified by its socket:
+ *   descriptor - the socket is in a sockmap/sockhash, i.e. has a psock:
+ *                sk->sk_user_data carries SK_USER_DATA_PSOCK (include/net/
+ *                sock.h, 6.0 and later; set by sk_psock_init, cleared when
+ *                the psock is dropped). The field's offset is relocated
+ *                (CO-RE) against the running kernel's BTF at load;
+ *   payload    - any other socket (HTTP, gRPC, unix, ...).
+ *
+ * Process starts. tp_btf/sched_process_fork records each new process (a
+ * thread group leader: child->pid == child->tgid; new threads are left out)
+ * with the process that started it, in an LRU hash that outlives both, so
+ * userspace can attribute a process started at any time (a cold start, a
+ * restarted function) even after it exited. The BTF-typed tracepoint gives
+ * the child's task_struct (pid and tgid relocated by CO-RE); the classic
+ * format carries no tgid and its layout changed in 6.x.
+ *
+ * The classic tracepoints' context layouts mirror
+ * /sys/kernel/tracing/events/<group>/<event>/format (8 bytes of common
+ * fields first). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 enum audit_event {
-	AUDIT_SOCK_SEND = 0,     /* sock:sock_send_length, ret > 0: user -> kernel copy */
-	AUDIT_SOCK_RECV = 1,     /* sock:sock_recv_length, ret > 0 */
-	AUDIT_SKB_COPY = 2,      /* skb:skb_copy_datagram_iovec: kernel -> user copy */
-	AUDIT_SWITCH_OUT = 3,    /* sched:sched_switch, counted for the task leaving */
-	AUDIT_NETIF_RECEIVE = 4, /* net:netif_receive_skb: one pass up the stack */
-	AUDIT_DEV_XMIT = 5,      /* net:net_dev_xmit: one pass down the stack */
+	AUDIT_PAYLOAD_SEND = 0,     /* sock_send_length, ret > 0, socket without psock */
+	AUDIT_PAYLOAD_RECV = 1,     /* sock_recv_length, ret > 0, not a peek, socket without psock */
+	AUDIT_DESCRIPTOR_SEND = 2,  /* sock_send_length, ret > 0, socket with psock (sk_msg) */
+	AUDIT_DESCRIPTOR_RECV = 3,  /* sock_recv_length, ret > 0, not a peek, socket with psock */
+	AUDIT_SWITCH_OUT = 4,       /* sched:sched_switch, counted for the task leaving */
+	AUDIT_NETIF_RECEIVE = 5,    /* net:netif_receive_skb: one pass up the stack */
+	AUDIT_DEV_XMIT = 6,         /* net:net_dev_xmit: one pass down the stack */
 };
+
+/* include/net/sock.h: sk_user_data flag bit of a socket that has a psock. */
+#define SK_USER_DATA_PSOCK 4UL
+#define MSG_PEEK 2
 
 struct audit_key {
 	__u32 tgid;
@@ -34,19 +65,30 @@ struct {
 	__type(value, struct audit_value);
 } audit_counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);   /* pid (= tgid) of a new process */
+	__type(value, __u32); /* tgid of the process that forked it */
+} audit_parents SEC(".maps");
+
+/* Only the fields read here; CO-RE finds them by name in the kernel's BTF. */
+struct sock {
+	void *sk_user_data;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+} __attribute__((preserve_access_index));
+
 struct tp_sock_length {
 	__u64 common;
-	void *sk;
+	struct sock *sk;
 	__u16 family;
 	__u16 protocol;
 	int ret;
 	int flags;
-};
-
-struct tp_skb_copy {
-	__u64 common;
-	const void *skbaddr;
-	int len;
 };
 
 struct tp_net_len {
@@ -68,26 +110,28 @@ static __always_inline void count(__u32 event, __u64 bytes)
 	}
 }
 
+static __always_inline int has_psock(struct sock *sk)
+{
+	__u64 user_data = 0;
+
+	if (!sk || bpf_core_read(&user_data, sizeof(user_data), &sk->sk_user_data))
+		return 0;
+	return (user_data & SK_USER_DATA_PSOCK) != 0;
+}
+
 SEC("tracepoint/sock/sock_send_length")
 int audit_sock_send(struct tp_sock_length *ctx)
 {
 	if (ctx->ret > 0)
-		count(AUDIT_SOCK_SEND, ctx->ret);
+		count(has_psock(ctx->sk) ? AUDIT_DESCRIPTOR_SEND : AUDIT_PAYLOAD_SEND, ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/sock/sock_recv_length")
 int audit_sock_recv(struct tp_sock_length *ctx)
 {
-	if (ctx->ret > 0)
-		count(AUDIT_SOCK_RECV, ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/skb/skb_copy_datagram_iovec")
-int audit_skb_copy(struct tp_skb_copy *ctx)
-{
-	count(AUDIT_SKB_COPY, ctx->len > 0 ? ctx->len : 0);
+	if (ctx->ret > 0 && !(ctx->flags & MSG_PEEK))
+		count(has_psock(ctx->sk) ? AUDIT_DESCRIPTOR_RECV : AUDIT_PAYLOAD_RECV, ctx->ret);
 	return 0;
 }
 
@@ -110,6 +154,22 @@ SEC("tracepoint/net/net_dev_xmit")
 int audit_dev_xmit(struct tp_net_len *ctx)
 {
 	count(AUDIT_DEV_XMIT, ctx->len);
+	return 0;
+}
+
+/* Arguments: (struct task_struct *parent, struct task_struct *child); the
+ * current task is the one forking. */
+SEC("tp_btf/sched_process_fork")
+int audit_fork(__u64 *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx[1];
+	__u32 pid = child->pid;
+	__u32 parent;
+
+	if (pid != (__u32)child->tgid)
+		return 0;
+	parent = bpf_get_current_pid_tgid() >> 32;
+	bpf_map_update_elem(&audit_parents, &pid, &parent, BPF_ANY);
 	return 0;
 }
 

@@ -1,28 +1,36 @@
 //! The eBPF audit collector: tracepoints (`system/bpf/audit.bpf.c`) count,
-//! per process, socket sends and receives, kernel-to-user copies, switches
-//! out, and passes up and down the network stack. Snapshots are subtracted
-//! to get one phase's counts; processes are then mapped to components.
+//! per process, every socket data transfer - sends and receives, each
+//! classified as a descriptor transfer (on a socket in a sockmap/sockhash:
+//! S-SPRIGHT's sk_msg path) or a payload transfer (any other socket) - with
+//! switches out and passes up and down the network stack, and record which
+//! process started each new process. Snapshots are subtracted to get one
+//! phase's counts; processes are then mapped to components.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aya::maps::{MapData, PerCpuHashMap};
-use aya::programs::TracePoint;
-use aya::Ebpf;
+use aya::maps::{HashMap, MapData, PerCpuHashMap};
+use aya::programs::{BtfTracePoint, TracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
 
 static AUDIT_OBJECT: &[u8] = include_bytes!("../../../system/bpf/audit.bpf.o");
 
-/// Event names, indexed as `enum audit_event` in the C source.
-pub const EVENTS: [&str; 6] = ["sock_send", "sock_recv", "skb_copy_to_user", "switch_out", "netif_receive_skb", "net_dev_xmit"];
+/// Event names, indexed as `enum audit_event` in the C source. Every event
+/// has a count and bytes (bytes are 0 for `switch_out`).
+pub const EVENTS: [&str; 7] =
+    ["payload_send", "payload_recv", "descriptor_send", "descriptor_recv", "switch_out", "netif_receive_skb", "net_dev_xmit"];
 
-const TRACEPOINTS: [(&str, &str, &str); 6] = [
+/// Classic tracepoints: (program, category, name).
+const TRACEPOINTS: [(&str, &str, &str); 5] = [
     ("audit_sock_send", "sock", "sock_send_length"),
     ("audit_sock_recv", "sock", "sock_recv_length"),
-    ("audit_skb_copy", "skb", "skb_copy_datagram_iovec"),
     ("audit_switch", "sched", "sched_switch"),
     ("audit_netif_receive", "net", "netif_receive_skb"),
     ("audit_dev_xmit", "net", "net_dev_xmit"),
 ];
+
+/// The BTF-typed tracepoint recording process starts: (program, tracepoint).
+const FORK_TRACEPOINT: (&str, &str) = ("audit_fork", "sched_process_fork");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +48,7 @@ struct Value {
 
 // SAFETY: plain C structs without padding holes the kernel could leave uninitialised.
 unsafe impl aya::Pod for Key {}
+// SAFETY: as above.
 unsafe impl aya::Pod for Value {}
 
 /// Counts by (process, event): (events, bytes).
@@ -49,6 +58,8 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 
 pub struct AuditProbe {
     counts: PerCpuHashMap<MapData, Key, Value>,
+    /// New process (pid = tgid) -> tgid of the process that started it.
+    parents: HashMap<MapData, u32, u32>,
     /// We mounted tracefs and unmount it when done.
     mounted_tracefs: bool,
     // Owns the programs and their attachments; declared last.
@@ -71,10 +82,28 @@ fn ensure_tracefs() -> Result<bool, String> {
 }
 
 impl AuditProbe {
-    /// Loads and attaches every tracepoint (root only).
+    /// Loads and attaches every tracepoint (root only). The object's CO-RE
+    /// relocations (the socket's `sk_user_data`, the forked task's pid and
+    /// tgid) are resolved against the running kernel's BTF, which is
+    /// therefore required: without it the offsets would silently be the
+    /// object's own.
     pub fn start() -> Result<Self, String> {
+        let btf = Btf::from_sys_fs().map_err(|e| format!("the audit needs the kernel's BTF (/sys/kernel/btf/vmlinux): {e}"))?;
         let mounted_tracefs = ensure_tracefs()?;
-        let mut ebpf = Ebpf::load(AUDIT_OBJECT).map_err(|e| format!("load the audit object: {e}"))?;
+        match Self::attach(&btf) {
+            Ok((counts, parents, ebpf)) => Ok(Self { counts, parents, mounted_tracefs, _ebpf: ebpf }),
+            Err(e) => {
+                if mounted_tracefs {
+                    unmount_tracefs();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn attach(btf: &Btf) -> Result<(PerCpuHashMap<MapData, Key, Value>, HashMap<MapData, u32, u32>, Ebpf), String> {
+        let mut ebpf = EbpfLoader::new().btf(Some(btf)).load(AUDIT_OBJECT).map_err(|e| format!("load the audit object: {e}"))?;
         for (prog, category, name) in TRACEPOINTS {
             let tp: &mut TracePoint = ebpf
                 .program_mut(prog)
@@ -84,9 +113,19 @@ impl AuditProbe {
             tp.load().map_err(|e| format!("verify {prog}: {e}"))?;
             tp.attach(category, name).map_err(|e| format!("attach {category}:{name}: {e}"))?;
         }
+        let (prog, name) = FORK_TRACEPOINT;
+        let tp: &mut BtfTracePoint = ebpf
+            .program_mut(prog)
+            .ok_or_else(|| format!("{prog} missing from the audit object"))?
+            .try_into()
+            .map_err(|e| format!("{prog}: {e}"))?;
+        tp.load(name, btf).map_err(|e| format!("verify {prog}: {e}"))?;
+        tp.attach().map_err(|e| format!("attach tp_btf/{name}: {e}"))?;
         let counts = ebpf.take_map("audit_counts").ok_or("audit_counts missing from the audit object")?;
         let counts = PerCpuHashMap::try_from(counts).map_err(|e| format!("audit_counts: {e}"))?;
-        Ok(Self { counts, mounted_tracefs, _ebpf: ebpf })
+        let parents = ebpf.take_map("audit_parents").ok_or("audit_parents missing from the audit object")?;
+        let parents = HashMap::try_from(parents).map_err(|e| format!("audit_parents: {e}"))?;
+        Ok((counts, parents, ebpf))
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -98,16 +137,30 @@ impl AuditProbe {
         }
         out
     }
+
+    /// Every process started since the probe was attached (new processes
+    /// only, not threads): child pid -> the tgid of the process that forked
+    /// it, whether or not either still runs. The kernel keeps them in an LRU
+    /// map of 65536 entries: only when it is (about) full do the oldest fall
+    /// out. A pid the kernel reused maps to its latest parent.
+    pub fn parents(&self) -> BTreeMap<u32, u32> {
+        self.parents.iter().flatten().collect()
+    }
 }
 
 impl Drop for AuditProbe {
     fn drop(&mut self) {
         if self.mounted_tracefs {
-            let target = std::ffi::CString::new(TRACEFS).unwrap();
-            // SAFETY: valid path. Lazy: the programs' links close with _ebpf after this.
-            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+            // Lazy: the programs' links close with _ebpf after this.
+            unmount_tracefs();
         }
     }
+}
+
+fn unmount_tracefs() {
+    let target = std::ffi::CString::new(TRACEFS).unwrap();
+    // SAFETY: a valid NUL-terminated path; MNT_DETACH leaves current users be.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
 }
 
 /// What happened between two snapshots.
@@ -123,42 +176,175 @@ pub fn delta(before: &Snapshot, after: &Snapshot) -> Snapshot {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::{Read, Write};
+pub(super) mod tests {
     use std::net::{TcpListener, TcpStream};
+    use std::os::fd::{AsRawFd, RawFd};
+    use std::sync::{Mutex, MutexGuard};
+    use std::time::Duration;
+
+    use spright::bpf::Sproxy;
+    use spright::descriptor::{ChainId, Descriptor, Endpoint, FunctionId, DESCRIPTOR_SIZE};
 
     use super::*;
 
-    /// 200 sends of 1000 bytes over loopback TCP from this process: the
-    /// probe sees at least those sends, receives, copies and bytes.
-    #[test]
-    fn counts_the_socket_io_of_a_known_process() {
+    /// One probe at a time in this test binary: a probe that mounted
+    /// tracefs unmounts it when dropped, under another one attaching.
+    static ONE_PROBE: Mutex<()> = Mutex::new(());
+
+    /// Checks for root and serializes the tests that load the probe.
+    pub(in crate::collect) fn probe_test() -> MutexGuard<'static, ()> {
+        // SAFETY: geteuid has no preconditions.
         assert_eq!(unsafe { libc::geteuid() }, 0, "the eBPF collector needs root; run the tests as root");
-        let probe = AuditProbe::start().expect("load the audit tracepoints");
-        let me = std::process::id();
-        let before = probe.snapshot();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut tx = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut rx, _) = listener.accept().unwrap();
-        tx.set_nodelay(true).unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 200_000];
-            rx.read_exact(&mut buf).unwrap();
-        });
-        let msg = [7u8; 1000];
-        for _ in 0..200 {
-            tx.write_all(&msg).unwrap();
+        ONE_PROBE.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `body` in a forked child and returns the child's pid once it
+    /// exited with success (`body` returned true). The child's counters then
+    /// hold exactly the transfers `body` made, whatever the other tests of
+    /// this process do meanwhile. The child is a copy of this multi-threaded
+    /// process with only the calling thread: `body` must keep to
+    /// async-signal-safe work - system calls on inherited descriptors and
+    /// memory, no allocation, no locks, no panics.
+    pub(in crate::collect) fn in_child(body: impl FnOnce() -> bool) -> u32 {
+        // SAFETY: the child runs only `body` (async-signal-safe by contract)
+        // and leaves with _exit: no destructor, atexit handler or lock of
+        // the parent's other threads is touched.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let ok = body();
+            // SAFETY: see above.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
-        reader.join().unwrap();
+        let mut status = 0;
+        // SAFETY: waits for the child forked above, into a local.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child's transfers failed (wait status {status:#x})");
+        pid as u32
+    }
+
+    /// One `send` that must take the whole buffer (async-signal-safe).
+    pub(in crate::collect) fn send_once(fd: RawFd, buf: &[u8]) -> bool {
+        // SAFETY: a send from a live buffer on a descriptor the caller owns.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        n == buf.len() as isize
+    }
+
+    /// One `recv` into `buf` that must fill it exactly (async-signal-safe).
+    pub(in crate::collect) fn recv_once(fd: RawFd, buf: &mut [u8]) -> bool {
+        // SAFETY: a receive into a live buffer on a descriptor the caller owns.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        n == buf.len() as isize
+    }
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        for s in [&a, &b] {
+            s.set_nodelay(true).unwrap();
+            // A lost message fails the child instead of hanging it.
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        (a, b)
+    }
+
+    fn counts(d: &Snapshot, pid: u32) -> BTreeMap<&'static str, (u64, u64)> {
+        EVENTS[..4].iter().map(|&e| (e, d.get(&(pid, e)).copied().unwrap_or((0, 0)))).collect()
+    }
+
+    const ROUNDS: u64 = 50;
+
+    /// Lockstep exchanges over loopback TCP (a 1000-byte message, a 1-byte
+    /// answer): one message in flight at a time, each one `send` of one
+    /// segment, so each is exactly one receive. All payload; the fork is
+    /// recorded with this process as the parent.
+    #[test]
+    fn counts_payload_transfers_exactly() {
+        let _one = probe_test();
+        let probe = AuditProbe::start().expect("load the audit tracepoints");
+        let (a, b) = pair();
+        let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+        let before = probe.snapshot();
+        let child = in_child(|| {
+            let (msg, mut buf, mut ack) = ([7u8; 1000], [0u8; 1000], [0u8; 1]);
+            (0..ROUNDS).all(|_| send_once(fa, &msg) && recv_once(fb, &mut buf) && send_once(fb, &[1]) && recv_once(fa, &mut ack))
+        });
         let d = delta(&before, &probe.snapshot());
-        let get = |e: &'static str| d.get(&(me, e)).copied().unwrap_or((0, 0));
-        let (sends, sent) = get("sock_send");
-        assert!(sends >= 200 && sent >= 200_000, "sends {sends}, bytes {sent}");
-        let (_, received) = get("sock_recv");
-        assert!(received >= 200_000, "received {received}");
-        let (copies, copied) = get("skb_copy_to_user");
-        assert!(copies >= 1 && copied >= 200_000, "copies {copies}, bytes {copied}");
-        assert!(d.keys().any(|(_, e)| *e == "netif_receive_skb"), "loopback traffic passes netif_receive_skb: {d:?}");
-        assert!(get("switch_out").0 >= 1);
+        let n = 2 * ROUNDS;
+        let expected = BTreeMap::from([
+            ("payload_send", (n, ROUNDS * 1001)),
+            ("payload_recv", (n, ROUNDS * 1001)),
+            ("descriptor_send", (0, 0)),
+            ("descriptor_recv", (0, 0)),
+        ]);
+        assert_eq!(counts(&d, child), expected, "transfers of the child {child}");
+        // Whoever runs the softirq (the sender, ksoftirqd) is charged with it.
+        let passes_up: u64 = d.iter().filter(|((_, e), _)| *e == "netif_receive_skb").map(|(_, (c, _))| c).sum();
+        assert!(passes_up >= n, "each of the {n} messages passes netif_receive_skb on loopback: {d:?}");
+        assert!(d.get(&(child, "switch_out")).is_some_and(|&(c, _)| c >= 1), "the child switched out at least once (exiting): {d:?}");
+        assert_eq!(probe.parents().get(&child), Some(&std::process::id()), "the fork of {child} is recorded");
+    }
+
+    fn descriptor_bytes(d: &Descriptor) -> [u8; DESCRIPTOR_SIZE] {
+        let mut b = [0u8; DESCRIPTOR_SIZE];
+        for (at, field) in [
+            (0, &d.magic.to_ne_bytes()[..]),
+            (2, &d.flags.to_ne_bytes()),
+            (4, &d.dst.to_ne_bytes()),
+            (8, &d.slot.to_ne_bytes()),
+            (12, &d.gen.to_ne_bytes()),
+        ] {
+            b[at..at + field.len()].copy_from_slice(field);
+        }
+        b
+    }
+
+    /// SPROXY loaded for real: two endpoints' sockets in its sockhash pass
+    /// descriptors back and forth (sent with sk_msg, redirected into the
+    /// peer's ingress queue, received through tcp_bpf_recvmsg), and the same
+    /// process exchanges messages of the same 16 bytes over a plain socket
+    /// pair. The sockhash transfers - both directions - are descriptors, the
+    /// others payload: the class is the socket's, not the size's.
+    #[test]
+    fn classifies_sockhash_transfers_as_descriptors() {
+        let _one = probe_test();
+        let probe = AuditProbe::start().expect("load the audit tracepoints");
+        let mut sproxy = Sproxy::load().expect("SPROXY must load (root with BPF)");
+        let (ea, eb) = (Endpoint::new(ChainId(9), FunctionId(1)), Endpoint::new(ChainId(9), FunctionId(2)));
+        let ((a, _a_peer), (b, _b_peer)) = (pair(), pair());
+        sproxy.register(ea, &a).unwrap();
+        sproxy.register(eb, &b).unwrap();
+        sproxy.allow(ea, eb).unwrap();
+        sproxy.allow(eb, ea).unwrap();
+        let (to_b, to_a) = (descriptor_bytes(&Descriptor::new(eb, 1, 1)), descriptor_bytes(&Descriptor::new(ea, 1, 1)));
+        let (plain_tx, plain_rx) = pair();
+        let (fa, fb, ftx, frx) = (a.as_raw_fd(), b.as_raw_fd(), plain_tx.as_raw_fd(), plain_rx.as_raw_fd());
+        let before = probe.snapshot();
+        let child = in_child(|| {
+            let mut buf = [0u8; DESCRIPTOR_SIZE];
+            (0..ROUNDS).all(|_| {
+                send_once(fa, &to_b)
+                    && recv_once(fb, &mut buf)
+                    && buf == to_b
+                    && send_once(fb, &to_a)
+                    && recv_once(fa, &mut buf)
+                    && buf == to_a
+                    && send_once(ftx, &to_b)
+                    && recv_once(frx, &mut buf)
+            })
+        });
+        let d = delta(&before, &probe.snapshot());
+        let (n, size) = (2 * ROUNDS, DESCRIPTOR_SIZE as u64);
+        let expected = BTreeMap::from([
+            ("payload_send", (ROUNDS, ROUNDS * size)),
+            ("payload_recv", (ROUNDS, ROUNDS * size)),
+            ("descriptor_send", (n, n * size)),
+            ("descriptor_recv", (n, n * size)),
+        ]);
+        assert_eq!(counts(&d, child), expected, "transfers of the child {child}");
+        assert_eq!(sproxy.drops().total(), 0, "SPROXY refused none");
+        assert_eq!(sproxy.stats(eb).rx_msgs, ROUNDS, "SPROXY redirected every descriptor");
     }
 }
