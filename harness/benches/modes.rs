@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use boutique::script::mix_task;
-use testkit::cpu_seconds;
 use testkit::load::drive;
+use testkit::proc::cpu_seconds_or_zero as cpu_seconds;
 
 const RATE: f64 = 60.0;
 const PHASE: Duration = Duration::from_secs(8);

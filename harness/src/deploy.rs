@@ -10,18 +10,22 @@ use std::time::{Duration, Instant};
 use spright::control::chain::ChainFile;
 use spright::service_time::ServiceTimeOverride;
 
-/// The comparison modes (DESIGN.md §2).
+/// The comparison modes: SPRIGHT with each transport, the local model of
+/// Knative's data path pre-warmed or scaling to zero, and gRPC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     SSpright,
     DSpright,
     ESpright,
     Knative,
+    /// The Knative model with its activator: functions scale to zero when
+    /// idle and cold-start on the next request (motion and parking).
+    KnativeStz,
     Grpc,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [Mode::SSpright, Mode::DSpright, Mode::ESpright, Mode::Knative, Mode::Grpc];
+    pub const ALL: [Mode; 6] = [Mode::SSpright, Mode::DSpright, Mode::ESpright, Mode::Knative, Mode::KnativeStz, Mode::Grpc];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +33,7 @@ impl Mode {
             Mode::DSpright => "d-spright",
             Mode::ESpright => "e-spright",
             Mode::Knative => "knative",
+            Mode::KnativeStz => "knative-stz",
             Mode::Grpc => "grpc",
         }
     }
@@ -36,7 +41,8 @@ impl Mode {
     /// How reports label it (a local model is not "Knative").
     pub fn label(self) -> &'static str {
         match self {
-            Mode::Knative => "knative (local model of Knative's data path)",
+            Mode::Knative => "knative (local model of Knative's data path, pre-warmed)",
+            Mode::KnativeStz => "knative-stz (local model of Knative's data path, scale to zero)",
             m => m.name(),
         }
     }
@@ -57,7 +63,7 @@ impl std::str::FromStr for Mode {
         Mode::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown mode {s:?} (s-spright, d-spright, e-spright, knative, grpc)"))
+            .ok_or_else(|| format!("unknown mode {s:?} (s-spright, d-spright, e-spright, knative, knative-stz, grpc)"))
     }
 }
 
@@ -167,9 +173,11 @@ pub struct Options {
     pub service_time_scale: f64,
     /// `sleep` or `spin` for every function (None: each function's own).
     pub service_time_mode: Option<String>,
-    /// Knative mode, motion and parking: functions behind the activator,
-    /// stopped after this idle window.
+    /// knative-stz: functions behind the activator, stopped after this idle window.
     pub scale_to_zero: Option<Duration>,
+    /// knative-stz: a cold start takes at least this long (the activator
+    /// holds the request): what real Knative pays beyond a process start.
+    pub cold_start: Option<Duration>,
     /// CPUs every process of the deployment runs on (empty: unpinned).
     pub cpus: Vec<usize>,
     /// Where every process keeps its (de)serialization counters
@@ -179,7 +187,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { service_time_scale: 1.0, service_time_mode: None, scale_to_zero: None, cpus: Vec::new(), wire_counts: None }
+        Self {
+            service_time_scale: 1.0,
+            service_time_mode: None,
+            scale_to_zero: None,
+            cold_start: None,
+            cpus: Vec::new(),
+            wire_counts: None,
+        }
     }
 }
 
@@ -286,19 +301,19 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 impl Deployment {
     /// Brings `workload` up in `mode`.
     pub fn up_with(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<Self, String> {
-        if opts.scale_to_zero.is_some() && (mode != Mode::Knative || workload == Workload::Boutique) {
-            return Err("scale-to-zero applies to knative mode with motion or parking (Online Boutique runs with min = max scale 1, as in the paper)".into());
+        if (opts.scale_to_zero.is_some() || opts.cold_start.is_some()) != (mode == Mode::KnativeStz) {
+            return Err("a scale-to-zero window (and cold-start time) goes with mode knative-stz, and knative-stz needs one".into());
         }
         let mut d =
             Self { mode, workload, addr: listen, children: Vec::new(), cpus: opts.cpus.clone(), wire_counts: opts.wire_counts.clone() };
         match (mode, workload) {
             (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, opts)?,
             (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
-            (Mode::Knative, w) => d.up_knative_functions(w, listen, bins, opts)?,
+            (Mode::Knative | Mode::KnativeStz, w) if w != Workload::Boutique => d.up_knative_functions(w, listen, bins, opts)?,
             (Mode::Grpc, Workload::Boutique) => d.up_grpc_boutique(listen, bins)?,
             (m, w) => {
                 return Err(format!(
-                    "mode {} does not run workload {} (the paper's gRPC baseline is Online Boutique only)",
+                    "mode {} does not run workload {} (the paper's gRPC baseline is Online Boutique only; Online Boutique runs pre-warmed, as in the paper)",
                     m.name(),
                     w.name()
                 ))
@@ -341,11 +356,9 @@ impl Deployment {
         self.push("gateway", Role::Gateway, child);
         self.addr = addr_in(&line?)?;
         // The functions are the control plane's children.
-        for pid in crate::collect::procfs::children_of(gateway_pid) {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .ok()
-                .and_then(|c| c.split('\0').skip_while(|a| *a != "--function").nth(1).map(|id| format!("fn{id}")))
-                .unwrap_or_else(|| format!("pid{pid}"));
+        for pid in testkit::children_of(gateway_pid) {
+            let args = testkit::proc::cmdline(pid);
+            let name = args.iter().skip_while(|a| *a != "--function").nth(1).map_or_else(|| format!("pid{pid}"), |id| format!("fn{id}"));
             self.children.push((Component { name, role: Role::Function, pid }, None));
         }
         Ok(())
@@ -432,6 +445,9 @@ impl Deployment {
         if let Some(idle) = scale_to_zero {
             let mut cmd = Command::new(&bin);
             cmd.args(["activator", "--listen", LOCAL, "--idle-ms", &idle.as_millis().to_string()]);
+            if let Some(c) = opts.cold_start {
+                cmd.args(["--cold-start-ms", &c.as_millis().to_string()]);
+            }
             for f in &spec.functions {
                 let st = ServiceTimeOverride { scale, mode }.apply(f.service_time);
                 let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));

@@ -10,6 +10,7 @@ mod experiment;
 mod load;
 mod report;
 mod results;
+mod stop;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -64,12 +65,23 @@ enum Command {
         /// Replace the experiment file's collectors (procfs, perf, interrupts, ebpf; procfs always runs).
         #[arg(long, value_delimiter = ',')]
         collectors: Option<Vec<String>>,
+        /// Run the whole mode sequence N times, interleaved (the mode order
+        /// rotated each repeat); N >= 3 gives confidence intervals.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Write a reference run: results/reference/NAME-PROFILE (or -sweep),
+        /// parquet only, from a clean commit.
+        #[arg(long)]
+        reference: bool,
+        /// Let a reference run come from a tree with uncommitted changes (marked as such).
+        #[arg(long, requires = "reference")]
+        allow_dirty: bool,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
     /// Bring a deployment up; prints `ready http://ADDR`, runs until SIGINT/SIGTERM, then tears it down.
     Up {
-        /// s-spright, d-spright, e-spright, knative (local model) or grpc.
+        /// s-spright, d-spright, e-spright, knative (local model, pre-warmed), knative-stz (scale to zero) or grpc.
         #[arg(long)]
         mode: Mode,
         /// boutique, motion or parking.
@@ -83,10 +95,14 @@ enum Command {
         /// Multiply every emulated service time (1 = the paper's).
         #[arg(long, default_value_t = 1.0)]
         service_time_scale: f64,
-        /// Knative mode, motion/parking: scale functions to zero after this idle
-        /// window (the activator starts them on the next request). Default: pre-warmed.
+        /// knative-stz: scale a function to zero after this idle window (the
+        /// activator starts it on the next request).
         #[arg(long)]
         scale_to_zero_ms: Option<u64>,
+        /// knative-stz: a cold start takes at least this long (default: only
+        /// the model's own process start-up).
+        #[arg(long)]
+        cold_start_ms: Option<u64>,
     },
 }
 
@@ -147,12 +163,45 @@ fn reexec_optimized() -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Experiment { name, modes, profile, duration, out, allow_unoptimized, sweep, trace, collectors } => {
+        Command::Experiment {
+            name,
+            modes,
+            profile,
+            duration,
+            out,
+            allow_unoptimized,
+            sweep,
+            trace,
+            collectors,
+            repeat,
+            reference,
+            allow_dirty,
+        } => {
             if cfg!(debug_assertions) && !allow_unoptimized {
                 return reexec_optimized();
             }
-            match experiment::run(&experiment::Args { name, modes, profile, duration_s: duration, out, sweep, trace, collectors }) {
-                Ok(_) => ExitCode::SUCCESS,
+            let args = experiment::Args {
+                name,
+                modes,
+                profile,
+                duration_s: duration,
+                out,
+                sweep,
+                trace,
+                collectors,
+                repeat,
+                reference,
+                allow_dirty,
+            };
+            match experiment::run(&args) {
+                Ok(outcome) if outcome.incomplete.is_empty() => ExitCode::SUCCESS,
+                Ok(outcome) => {
+                    eprintln!("harness: the run is incomplete (everything measured is in {}):", outcome.dir.display());
+                    for m in &outcome.incomplete {
+                        eprintln!("  {m}");
+                    }
+                    ExitCode::FAILURE
+                }
                 Err(e) => {
                     eprintln!("harness: {e}");
                     ExitCode::FAILURE
@@ -170,10 +219,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Up { mode, workload, listen, list_components, service_time_scale, scale_to_zero_ms } => {
+        Command::Up { mode, workload, listen, list_components, service_time_scale, scale_to_zero_ms, cold_start_ms } => {
             let signals = block_termination_signals();
+            let ms = |v: Option<u64>| v.map(std::time::Duration::from_millis);
             let opts =
-                Options { service_time_scale, scale_to_zero: scale_to_zero_ms.map(std::time::Duration::from_millis), ..Options::default() };
+                Options { service_time_scale, scale_to_zero: ms(scale_to_zero_ms), cold_start: ms(cold_start_ms), ..Options::default() };
             let mut d = match Deployment::up_with(mode, workload, listen, &Binaries::beside_current_exe(), &opts) {
                 Ok(d) => d,
                 Err(e) => {

@@ -1,7 +1,20 @@
-//! One self-describing directory per run: `manifest.yaml`, then
-//! `requests`, `cpu` and `counters` as parquet (written and read with
-//! polars) with CSV copies. Reports and figures are computed from these
-//! files alone, so `harness figures RUN_DIR` reproduces them.
+//! One self-describing directory per run: `manifest.yaml`, then the
+//! tables as parquet (written and read with polars; CSV copies unless the
+//! run is a committed reference). Reports and figures are computed from
+//! these files alone, so `harness figures RUN_DIR` reproduces them.
+//!
+//! Tables (one row per ...):
+//! * `requests`: request, with its repeat, mode, phase and type, when it
+//!   was sent (microseconds since the run started) and its latency
+//!   (microseconds). Not kept for the saturation search's probes, which
+//!   `probes` summarizes (a search sends millions of requests);
+//! * `cpu`: process per sampling interval (procfs utime + stime, switches);
+//! * `cpustat`: CPU per sampling interval (`/proc/stat`: user, nice, system,
+//!   idle, iowait, irq, softirq, steal, seconds);
+//! * `counters`: counter per phase (interrupts and softirqs per CPU, eBPF
+//!   events per component group, perf, the runtimes' (de)serializations);
+//! * `probes`: step of an open-loop sweep, with the statistics computed
+//!   from every request it sent.
 
 use std::fs::File;
 use std::path::Path;
@@ -9,8 +22,9 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::collect::sampler::CpuRow;
+use crate::collect::sampler::{CpuRow, CpuStatRow};
 use crate::experiment::config::Profile;
+use crate::experiment::search::ProbeStats;
 use crate::load::RequestRecord;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -19,12 +33,23 @@ pub struct Manifest {
     pub workload: String,
     pub profile_name: String,
     pub profile: Profile,
-    /// `users` (closed loop) or `sweep` (open-loop rate steps).
-    #[serde(default)]
+    /// `users` (closed loop), `sweep` (open-loop saturation search) or
+    /// `replay` (motion trace, parking bursts).
     pub load_kind: String,
     pub seed: u64,
+    /// How many times the whole mode sequence ran (interleaved, the mode
+    /// order rotated each repeat).
+    pub repeats: usize,
     pub started_at: String,
+    /// The commit every binary was built from; `-dirty` when the tree had
+    /// uncommitted changes.
     pub git_revision: String,
+    /// Written as a reference run (`--reference`); with `allow_dirty` it
+    /// was made from a dirty tree, which the summary says.
+    #[serde(default)]
+    pub reference: bool,
+    #[serde(default)]
+    pub allow_dirty: bool,
     /// `release` or `debug` - the build every measured binary came from.
     pub build_profile: String,
     pub kernel: String,
@@ -34,23 +59,88 @@ pub struct Manifest {
     pub root: bool,
     pub bpf: String,
     pub collectors: Vec<String>,
+    /// How often the CPU sampler read procfs (it also samples at every phase boundary).
+    pub sample_ms: u64,
     pub crate_versions: Vec<String>,
+    /// One entry per (repeat, mode), in the order they ran.
     pub modes: Vec<ModeRun>,
     pub warnings: Vec<String>,
 }
 
-/// What happened to one mode in this run.
+impl Manifest {
+    /// The CPUs the system under test ran on (all allowed CPUs when unpinned).
+    pub fn system_cpus(&self) -> Vec<usize> {
+        if self.profile.pin.system.is_empty() {
+            self.allowed_cpus.clone()
+        } else {
+            self.profile.pin.system.clone()
+        }
+    }
+
+    /// The CPUs the load generator (and the harness) ran on.
+    pub fn load_cpus(&self) -> Vec<usize> {
+        if self.profile.pin.load.is_empty() {
+            self.allowed_cpus.clone()
+        } else {
+            self.profile.pin.load.clone()
+        }
+    }
+
+    /// Whether the system under test and the load generator had CPUs of their own.
+    pub fn pinned_apart(&self) -> bool {
+        let (s, l) = (&self.profile.pin.system, &self.profile.pin.load);
+        !s.is_empty() && !l.is_empty() && s.iter().all(|c| !l.contains(c))
+    }
+
+    /// Mode names in the order of the experiment (the first repeat's order).
+    pub fn mode_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut runs: Vec<&ModeRun> = self.modes.iter().collect();
+        runs.sort_by_key(|r| r.repeat);
+        let first = runs.first().map(|r| r.repeat).unwrap_or(0);
+        let mut firsts: Vec<&ModeRun> = runs.iter().copied().filter(|r| r.repeat == first).collect();
+        firsts.sort_by_key(|r| r.mode_index);
+        for r in firsts.into_iter().chain(runs) {
+            if !out.contains(&r.mode) {
+                out.push(r.mode.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A window of a mode's timeline, between two samples of every collector.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// `idle`, `warmup`, `measure`, or a sweep step (`common`, `probe N`).
+    pub label: String,
+    /// Seconds since the run started.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Open-loop steps: offered Online Boutique tasks per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered: Option<f64>,
+}
+
+impl Phase {
+    pub fn secs(&self) -> f64 {
+        (self.to_s - self.from_s).max(0.0)
+    }
+}
+
+/// What happened to one mode in one repeat.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ModeRun {
+    pub repeat: usize,
+    /// The mode's place in the experiment's mode list (not in this repeat's rotated order).
+    pub mode_index: usize,
     pub mode: String,
     pub label: String,
-    /// `ok`, `skipped: why` or `failed: why`.
+    /// `ok`, `skipped: why`, `failed: why` or `cut short: why`.
     pub status: String,
     pub users: usize,
-    /// Seconds since the run started.
-    pub idle_from_s: f64,
-    pub measure_from_s: f64,
-    pub measure_to_s: f64,
+    /// Consecutive windows, in time order; counters and CPU rows carry their labels.
+    pub phases: Vec<Phase>,
     pub flags: Vec<String>,
     pub components: Vec<ComponentInfo>,
 }
@@ -59,8 +149,41 @@ impl ModeRun {
     pub fn ok(&self) -> bool {
         self.status == "ok"
     }
+
+    pub fn phase(&self, label: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.label == label)
+    }
+
+    /// The phase whose numbers the summary reports: the measured load, or
+    /// the sweep's common-rate step.
+    pub fn headline_phase(&self) -> &str {
+        if self.phase("common").is_some() {
+            "common"
+        } else {
+            "measure"
+        }
+    }
+
+    pub fn headline(&self) -> Option<&Phase> {
+        self.phase(self.headline_phase())
+    }
+
     pub fn measure_s(&self) -> f64 {
-        (self.measure_to_s - self.measure_from_s).max(0.0)
+        self.headline().map_or(0.0, Phase::secs)
+    }
+
+    /// Seconds since the run started when the load began (warm-up included).
+    pub fn load_from_s(&self) -> f64 {
+        self.phases.iter().find(|p| p.label != "idle").map_or(0.0, |p| p.from_s)
+    }
+
+    /// The phase a time falls in (`setup` before the first, `drain` after the last).
+    pub fn phase_at(&self, t: f64) -> &str {
+        match self.phases.iter().find(|p| t > p.from_s && t <= p.to_s) {
+            Some(p) => &p.label,
+            None if self.phases.first().is_none_or(|p| t <= p.from_s) => "setup",
+            None => "drain",
+        }
     }
 }
 
@@ -73,37 +196,73 @@ pub struct ComponentInfo {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRow {
+    pub repeat: usize,
     pub mode: String,
     pub phase: String,
     pub r: RequestRecord,
 }
 
-impl RequestRow {
-    /// In a measured phase: the load phase, or one step of a sweep.
-    pub fn measured(&self) -> bool {
-        self.phase == "measure" || self.phase.starts_with("sweep ")
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuSample {
+    pub repeat: usize,
     pub mode: String,
     pub phase: String,
     pub s: CpuRow,
 }
 
-/// A count over a phase: interrupts by source, eBPF events per group,
-/// context switches per group.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CounterRow {
+pub struct CpuStatSample {
+    pub repeat: usize,
     pub mode: String,
     pub phase: String,
-    /// `procfs`, `irq`, `softirq` or `ebpf`.
+    pub s: CpuStatRow,
+}
+
+/// A count over a phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CounterRow {
+    pub repeat: usize,
+    pub mode: String,
+    pub phase: String,
+    /// `irq`, `softirq`, `ebpf`, `perf` or `runtime`.
     pub source: String,
-    /// Component group, or `system` for machine-wide counts.
+    /// `cpuN` for per-CPU interrupt counts, else the component group.
     pub scope: String,
     pub name: String,
     pub value: f64,
+}
+
+/// One step of an open-loop sweep, summarized from every request it sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeRow {
+    pub repeat: usize,
+    pub mode: String,
+    pub phase: String,
+    /// Offered Online Boutique tasks per second.
+    pub offered: f64,
+    pub duration_s: f64,
+    pub tasks: u64,
+    pub stats: ProbeStats,
+    /// p99 under the bound, errors under 1%, generator on time.
+    pub passed: bool,
+}
+
+impl ProbeRow {
+    pub fn achieved_rps(&self) -> f64 {
+        if self.duration_s > 0.0 {
+            self.stats.in_time as f64 / self.duration_s
+        } else {
+            0.0
+        }
+    }
+
+    pub fn error_pct(&self) -> f64 {
+        if self.stats.requests == 0 {
+            100.0
+        } else {
+            100.0 * self.stats.errors as f64 / self.stats.requests as f64
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -111,156 +270,301 @@ pub struct RunData {
     pub manifest: Manifest,
     pub requests: Vec<RequestRow>,
     pub cpu: Vec<CpuSample>,
+    pub cpustat: Vec<CpuStatSample>,
     pub counters: Vec<CounterRow>,
+    pub probes: Vec<ProbeRow>,
 }
 
-fn strs<T>(rows: &[T], f: impl Fn(&T) -> &str) -> Vec<&str> {
-    rows.iter().map(f).collect()
-}
-
-fn io_err(what: &str, e: impl std::fmt::Display) -> String {
+fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
-fn write_frame(dir: &Path, name: &str, df: &mut DataFrame) -> Result<(), String> {
+/// A column of a frame being built: name and values.
+fn col<T, V>(name: &str, rows: &[T], f: impl Fn(&T) -> V) -> Column
+where
+    Series: NamedFrom<Vec<V>, [V]>,
+{
+    Series::new(name.into(), rows.iter().map(f).collect::<Vec<V>>()).into_column()
+}
+
+/// A text column stored as a dictionary (categorical): repeated labels cost nothing.
+fn cat<T>(name: &str, rows: &[T], f: impl Fn(&T) -> &str) -> Result<Column, String> {
+    let s = Series::new(name.into(), rows.iter().map(f).collect::<Vec<&str>>());
+    s.cast(&DataType::from_categories(Categories::global())).map(Series::into_column).map_err(|e| err(name, e))
+}
+
+fn frame(columns: Vec<Column>) -> Result<DataFrame, String> {
+    DataFrame::new_infer_height(columns).map_err(|e| e.to_string())
+}
+
+fn write_frame(dir: &Path, name: &str, df: &mut DataFrame, csv: bool) -> Result<(), String> {
     let parquet = dir.join(format!("{name}.parquet"));
-    let f = File::create(&parquet).map_err(|e| io_err(&parquet.display().to_string(), e))?;
-    ParquetWriter::new(f).finish(df).map_err(|e| io_err(&parquet.display().to_string(), e))?;
-    let csv = dir.join(format!("{name}.csv"));
-    let mut f = File::create(&csv).map_err(|e| io_err(&csv.display().to_string(), e))?;
-    CsvWriter::new(&mut f).finish(df).map_err(|e| io_err(&csv.display().to_string(), e))?;
+    let f = File::create(&parquet).map_err(|e| err(parquet.display(), e))?;
+    ParquetWriter::new(f)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::empty())
+        .finish(df)
+        .map_err(|e| err(parquet.display(), e))?;
+    if csv {
+        let path = dir.join(format!("{name}.csv"));
+        let mut f = File::create(&path).map_err(|e| err(path.display(), e))?;
+        CsvWriter::new(&mut f).finish(df).map_err(|e| err(path.display(), e))?;
+    }
     Ok(())
 }
 
-fn read_frame(dir: &Path, name: &str) -> Result<DataFrame, String> {
+/// Reads a table; a run without it (older runs, non-sweep runs) reads as empty.
+fn read_frame(dir: &Path, name: &str) -> Result<Option<DataFrame>, String> {
     let path = dir.join(format!("{name}.parquet"));
-    let f = File::open(&path).map_err(|e| io_err(&path.display().to_string(), e))?;
-    ParquetReader::new(f).finish().map_err(|e| io_err(&path.display().to_string(), e))
+    if !path.exists() {
+        return Ok(None);
+    }
+    let f = File::open(&path).map_err(|e| err(path.display(), e))?;
+    ParquetReader::new(f).finish().map(Some).map_err(|e| err(path.display(), e))
+}
+
+/// Typed access to a frame's columns, with errors naming table and column.
+struct Table<'a> {
+    name: &'static str,
+    df: &'a DataFrame,
+}
+
+impl Table<'_> {
+    fn column(&self, c: &str) -> Result<Series, String> {
+        Ok(self.df.column(c).map_err(|e| err(format!("{}.{c}", self.name), e))?.as_materialized_series().clone())
+    }
+    fn cast(&self, c: &str, to: &DataType) -> Result<Series, String> {
+        self.column(c)?.cast(to).map_err(|e| err(format!("{}.{c}", self.name), e))
+    }
+    fn f64s(&self, c: &str) -> Result<Vec<f64>, String> {
+        let s = self.cast(c, &DataType::Float64)?;
+        Ok(s.f64().map_err(|e| err(c, e))?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+    fn u64s(&self, c: &str) -> Result<Vec<u64>, String> {
+        let s = self.cast(c, &DataType::UInt64)?;
+        Ok(s.u64().map_err(|e| err(c, e))?.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+    fn usizes(&self, c: &str) -> Result<Vec<usize>, String> {
+        Ok(self.u64s(c)?.into_iter().map(|v| v as usize).collect())
+    }
+    fn bools(&self, c: &str) -> Result<Vec<bool>, String> {
+        let s = self.cast(c, &DataType::Boolean)?;
+        Ok(s.bool().map_err(|e| err(c, e))?.into_iter().map(|v| v.unwrap_or(false)).collect())
+    }
+    fn texts(&self, c: &str) -> Result<Vec<String>, String> {
+        let s = self.cast(c, &DataType::String)?;
+        Ok(s.str().map_err(|e| err(c, e))?.into_iter().map(|v| v.unwrap_or("").to_string()).collect())
+    }
 }
 
 impl RunData {
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(&dir.display().to_string(), e))?;
+    /// Writes the run directory: manifest and parquet tables, plus CSV
+    /// copies when `csv` (not for committed reference runs).
+    pub fn write(&self, dir: &Path, csv: bool) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| err(dir.display(), e))?;
         let yaml = serde_norway::to_string(&self.manifest).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("manifest.yaml"), yaml).map_err(|e| io_err("manifest.yaml", e))?;
+        std::fs::write(dir.join("manifest.yaml"), yaml).map_err(|e| err("manifest.yaml", e))?;
         let r = &self.requests;
-        let mut requests = df!(
-            "time_s" => r.iter().map(|x| x.r.time_s).collect::<Vec<_>>(),
-            "mode" => strs(r, |x| &x.mode),
-            "phase" => strs(r, |x| &x.phase),
-            "request" => strs(r, |x| &x.r.request),
-            "latency_us" => r.iter().map(|x| x.r.latency_us).collect::<Vec<_>>(),
-            "status" => r.iter().map(|x| x.r.status as u32).collect::<Vec<_>>(),
-            "intended_s" => r.iter().map(|x| x.r.intended_s).collect::<Vec<_>>(),
-        )
-        .map_err(|e| e.to_string())?;
-        write_frame(dir, "requests", &mut requests)?;
+        let mut requests = frame(vec![
+            col("repeat", r, |x| x.repeat as u32),
+            cat("mode", r, |x| &x.mode)?,
+            cat("phase", r, |x| &x.phase)?,
+            cat("request", r, |x| &x.r.request)?,
+            col("sent_us", r, |x| (x.r.time_s * 1e6).round() as u64),
+            col("latency_us", r, |x| x.r.latency_us.round() as u32),
+            col("status", r, |x| x.r.status as u32),
+        ])?;
+        write_frame(dir, "requests", &mut requests, csv)?;
         let c = &self.cpu;
-        let mut cpu = df!(
-            "time_s" => c.iter().map(|x| x.s.time_s).collect::<Vec<_>>(),
-            "mode" => strs(c, |x| &x.mode),
-            "phase" => strs(c, |x| &x.phase),
-            "component" => strs(c, |x| &x.s.component),
-            "group" => strs(c, |x| &x.s.group),
-            "interval_s" => c.iter().map(|x| x.s.interval_s).collect::<Vec<_>>(),
-            "cpu_s" => c.iter().map(|x| x.s.cpu_s).collect::<Vec<_>>(),
-            "voluntary_switches" => c.iter().map(|x| x.s.voluntary).collect::<Vec<_>>(),
-            "involuntary_switches" => c.iter().map(|x| x.s.involuntary).collect::<Vec<_>>(),
-        )
-        .map_err(|e| e.to_string())?;
-        write_frame(dir, "cpu", &mut cpu)?;
+        let mut cpu = frame(vec![
+            col("repeat", c, |x| x.repeat as u32),
+            cat("mode", c, |x| &x.mode)?,
+            cat("phase", c, |x| &x.phase)?,
+            col("time_s", c, |x| x.s.time_s),
+            cat("component", c, |x| &x.s.component)?,
+            cat("group", c, |x| &x.s.group)?,
+            col("interval_s", c, |x| x.s.interval_s),
+            col("cpu_s", c, |x| x.s.cpu_s),
+            col("voluntary_switches", c, |x| x.s.voluntary),
+            col("involuntary_switches", c, |x| x.s.involuntary),
+        ])?;
+        write_frame(dir, "cpu", &mut cpu, csv)?;
+        let s = &self.cpustat;
+        let mut cpustat = frame(vec![
+            col("repeat", s, |x| x.repeat as u32),
+            cat("mode", s, |x| &x.mode)?,
+            cat("phase", s, |x| &x.phase)?,
+            col("time_s", s, |x| x.s.time_s),
+            col("cpu", s, |x| x.s.cpu as u32),
+            col("interval_s", s, |x| x.s.interval_s),
+            col("user_s", s, |x| x.s.t.user),
+            col("nice_s", s, |x| x.s.t.nice),
+            col("system_s", s, |x| x.s.t.system),
+            col("idle_s", s, |x| x.s.t.idle),
+            col("iowait_s", s, |x| x.s.t.iowait),
+            col("irq_s", s, |x| x.s.t.irq),
+            col("softirq_s", s, |x| x.s.t.softirq),
+            col("steal_s", s, |x| x.s.t.steal),
+        ])?;
+        write_frame(dir, "cpustat", &mut cpustat, csv)?;
         let k = &self.counters;
-        let mut counters = df!(
-            "mode" => strs(k, |x| &x.mode),
-            "phase" => strs(k, |x| &x.phase),
-            "source" => strs(k, |x| &x.source),
-            "scope" => strs(k, |x| &x.scope),
-            "name" => strs(k, |x| &x.name),
-            "value" => k.iter().map(|x| x.value).collect::<Vec<_>>(),
-        )
-        .map_err(|e| e.to_string())?;
-        write_frame(dir, "counters", &mut counters)
+        let mut counters = frame(vec![
+            col("repeat", k, |x| x.repeat as u32),
+            cat("mode", k, |x| &x.mode)?,
+            cat("phase", k, |x| &x.phase)?,
+            cat("source", k, |x| &x.source)?,
+            cat("scope", k, |x| &x.scope)?,
+            cat("name", k, |x| &x.name)?,
+            col("value", k, |x| x.value),
+        ])?;
+        write_frame(dir, "counters", &mut counters, csv)?;
+        if !self.probes.is_empty() {
+            let p = &self.probes;
+            let mut probes = frame(vec![
+                col("repeat", p, |x| x.repeat as u32),
+                cat("mode", p, |x| &x.mode)?,
+                cat("phase", p, |x| &x.phase)?,
+                col("offered_tasks_s", p, |x| x.offered),
+                col("duration_s", p, |x| x.duration_s),
+                col("tasks", p, |x| x.tasks),
+                col("requests", p, |x| x.stats.requests),
+                col("in_time", p, |x| x.stats.in_time),
+                col("errors", p, |x| x.stats.errors),
+                col("p50_ms", p, |x| x.stats.p50_ms),
+                col("p90_ms", p, |x| x.stats.p90_ms),
+                col("p99_ms", p, |x| x.stats.p99_ms),
+                col("max_ms", p, |x| x.stats.max_ms),
+                col("send_lag_p99_ms", p, |x| x.stats.send_lag_p99_ms),
+                col("passed", p, |x| x.passed),
+            ])?;
+            write_frame(dir, "probes", &mut probes, csv)?;
+        }
+        Ok(())
     }
 
     pub fn read(dir: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(dir.join("manifest.yaml")).map_err(|e| io_err(&format!("{}/manifest.yaml", dir.display()), e))?;
-        let manifest: Manifest = serde_norway::from_str(&text).map_err(|e| format!("manifest.yaml: {e}"))?;
-        let e = |e: PolarsError| e.to_string();
-        let df = read_frame(dir, "requests")?;
-        let (t, mode, phase, req) = (f64s(&df, "time_s")?, texts(&df, "mode")?, texts(&df, "phase")?, texts(&df, "request")?);
-        let (lat, intended) =
-            (f64s(&df, "latency_us")?, df.column("intended_s").map_err(e)?.f64().map_err(e)?.into_iter().collect::<Vec<_>>());
-        let status: Vec<u32> = df.column("status").map_err(e)?.u32().map_err(e)?.into_iter().map(|v| v.unwrap_or(0)).collect();
-        let requests = (0..df.height())
-            .map(|i| RequestRow {
-                mode: mode[i].clone(),
-                phase: phase[i].clone(),
-                r: RequestRecord {
-                    time_s: t[i],
-                    request: req[i].clone(),
-                    latency_us: lat[i],
-                    status: status[i] as u16,
-                    intended_s: intended[i],
-                },
-            })
-            .collect();
-        let df = read_frame(dir, "cpu")?;
-        let (t, mode, phase, comp, group) =
-            (f64s(&df, "time_s")?, texts(&df, "mode")?, texts(&df, "phase")?, texts(&df, "component")?, texts(&df, "group")?);
-        let (interval, cpu_s) = (f64s(&df, "interval_s")?, f64s(&df, "cpu_s")?);
-        let (vol, invol) = (u64s(&df, "voluntary_switches")?, u64s(&df, "involuntary_switches")?);
-        let cpu = (0..df.height())
-            .map(|i| CpuSample {
-                mode: mode[i].clone(),
-                phase: phase[i].clone(),
-                s: CpuRow {
-                    time_s: t[i],
-                    component: comp[i].clone(),
-                    group: group[i].clone(),
-                    interval_s: interval[i],
-                    cpu_s: cpu_s[i],
-                    voluntary: vol[i],
-                    involuntary: invol[i],
-                },
-            })
-            .collect();
-        let df = read_frame(dir, "counters")?;
-        let (mode, phase, source, scope, name, value) = (
-            texts(&df, "mode")?,
-            texts(&df, "phase")?,
-            texts(&df, "source")?,
-            texts(&df, "scope")?,
-            texts(&df, "name")?,
-            f64s(&df, "value")?,
-        );
-        let counters = (0..df.height())
-            .map(|i| CounterRow {
-                mode: mode[i].clone(),
-                phase: phase[i].clone(),
-                source: source[i].clone(),
-                scope: scope[i].clone(),
-                name: name[i].clone(),
-                value: value[i],
-            })
-            .collect();
-        Ok(Self { manifest, requests, cpu, counters })
+        let path = dir.join("manifest.yaml");
+        let text = std::fs::read_to_string(&path).map_err(|e| err(path.display(), e))?;
+        let manifest: Manifest = serde_norway::from_str(&text).map_err(|e| err(path.display(), e))?;
+        let mut data =
+            Self { manifest, requests: Vec::new(), cpu: Vec::new(), cpustat: Vec::new(), counters: Vec::new(), probes: Vec::new() };
+        if let Some(df) = read_frame(dir, "requests")? {
+            let t = Table { name: "requests", df: &df };
+            let (rep, mode, phase, req) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?, t.texts("request")?);
+            let (sent, lat, status) = (t.u64s("sent_us")?, t.u64s("latency_us")?, t.u64s("status")?);
+            data.requests = (0..df.height())
+                .map(|i| RequestRow {
+                    repeat: rep[i],
+                    mode: mode[i].clone(),
+                    phase: phase[i].clone(),
+                    r: RequestRecord {
+                        time_s: sent[i] as f64 / 1e6,
+                        request: req[i].clone(),
+                        latency_us: lat[i] as f64,
+                        status: status[i] as u16,
+                    },
+                })
+                .collect();
+        }
+        if let Some(df) = read_frame(dir, "cpu")? {
+            let t = Table { name: "cpu", df: &df };
+            let (rep, mode, phase, time) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?, t.f64s("time_s")?);
+            let (comp, group, interval, cpu_s) = (t.texts("component")?, t.texts("group")?, t.f64s("interval_s")?, t.f64s("cpu_s")?);
+            let (vol, invol) = (t.u64s("voluntary_switches")?, t.u64s("involuntary_switches")?);
+            data.cpu = (0..df.height())
+                .map(|i| CpuSample {
+                    repeat: rep[i],
+                    mode: mode[i].clone(),
+                    phase: phase[i].clone(),
+                    s: CpuRow {
+                        time_s: time[i],
+                        component: comp[i].clone(),
+                        group: group[i].clone(),
+                        interval_s: interval[i],
+                        cpu_s: cpu_s[i],
+                        voluntary: vol[i],
+                        involuntary: invol[i],
+                    },
+                })
+                .collect();
+        }
+        if let Some(df) = read_frame(dir, "cpustat")? {
+            let t = Table { name: "cpustat", df: &df };
+            let (rep, mode, phase, time) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?, t.f64s("time_s")?);
+            let (cpu, interval) = (t.usizes("cpu")?, t.f64s("interval_s")?);
+            let fields = ["user_s", "nice_s", "system_s", "idle_s", "iowait_s", "irq_s", "softirq_s", "steal_s"];
+            let v: Vec<Vec<f64>> = fields.iter().map(|f| t.f64s(f)).collect::<Result<_, _>>()?;
+            data.cpustat = (0..df.height())
+                .map(|i| CpuStatSample {
+                    repeat: rep[i],
+                    mode: mode[i].clone(),
+                    phase: phase[i].clone(),
+                    s: CpuStatRow {
+                        time_s: time[i],
+                        cpu: cpu[i],
+                        interval_s: interval[i],
+                        t: testkit::proc::CpuTimes {
+                            user: v[0][i],
+                            nice: v[1][i],
+                            system: v[2][i],
+                            idle: v[3][i],
+                            iowait: v[4][i],
+                            irq: v[5][i],
+                            softirq: v[6][i],
+                            steal: v[7][i],
+                        },
+                    },
+                })
+                .collect();
+        }
+        if let Some(df) = read_frame(dir, "counters")? {
+            let t = Table { name: "counters", df: &df };
+            let (rep, mode, phase) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?);
+            let (source, scope, name, value) = (t.texts("source")?, t.texts("scope")?, t.texts("name")?, t.f64s("value")?);
+            data.counters = (0..df.height())
+                .map(|i| CounterRow {
+                    repeat: rep[i],
+                    mode: mode[i].clone(),
+                    phase: phase[i].clone(),
+                    source: source[i].clone(),
+                    scope: scope[i].clone(),
+                    name: name[i].clone(),
+                    value: value[i],
+                })
+                .collect();
+        }
+        if let Some(df) = read_frame(dir, "probes")? {
+            let t = Table { name: "probes", df: &df };
+            let (rep, mode, phase) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?);
+            let (offered, duration) = (t.f64s("offered_tasks_s")?, t.f64s("duration_s")?);
+            let (tasks, requests, in_time, errors) = (t.u64s("tasks")?, t.u64s("requests")?, t.u64s("in_time")?, t.u64s("errors")?);
+            let (p50, p90, p99, max, lag) =
+                (t.f64s("p50_ms")?, t.f64s("p90_ms")?, t.f64s("p99_ms")?, t.f64s("max_ms")?, t.f64s("send_lag_p99_ms")?);
+            let passed = t.bools("passed")?;
+            data.probes = (0..df.height())
+                .map(|i| ProbeRow {
+                    repeat: rep[i],
+                    mode: mode[i].clone(),
+                    phase: phase[i].clone(),
+                    offered: offered[i],
+                    duration_s: duration[i],
+                    tasks: tasks[i],
+                    stats: ProbeStats {
+                        requests: requests[i],
+                        in_time: in_time[i],
+                        errors: errors[i],
+                        p50_ms: p50[i],
+                        p90_ms: p90[i],
+                        p99_ms: p99[i],
+                        max_ms: max[i],
+                        send_lag_p99_ms: lag[i],
+                    },
+                    passed: passed[i],
+                })
+                .collect();
+        }
+        Ok(data)
     }
-}
-
-fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>, String> {
-    let c = df.column(name).map_err(|e| e.to_string())?;
-    Ok(c.f64().map_err(|e| format!("{name}: {e}"))?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-}
-
-fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
-    let c = df.column(name).map_err(|e| e.to_string())?;
-    Ok(c.u64().map_err(|e| format!("{name}: {e}"))?.into_iter().map(|v| v.unwrap_or(0)).collect())
-}
-
-fn texts(df: &DataFrame, name: &str) -> Result<Vec<String>, String> {
-    let c = df.column(name).map_err(|e| e.to_string())?;
-    Ok(c.str().map_err(|e| format!("{name}: {e}"))?.into_iter().map(|v| v.unwrap_or("").to_string()).collect())
 }
 
 #[cfg(test)]
@@ -275,15 +579,16 @@ pub mod fixture {
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-small")
     }
 
-    fn mode(name: &str, label: &str, from: f64, users: usize) -> ModeRun {
+    fn mode(index: usize, name: &str, label: &str, from: f64, users: usize) -> ModeRun {
+        let phase = |label: &str, a: f64, b: f64| Phase { label: label.into(), from_s: from + a, to_s: from + b, offered: None };
         ModeRun {
+            repeat: 0,
+            mode_index: index,
             mode: name.into(),
             label: label.into(),
             status: "ok".into(),
             users,
-            idle_from_s: from,
-            measure_from_s: from + 10.0,
-            measure_to_s: from + 20.0,
+            phases: vec![phase("idle", 0.0, 2.0), phase("warmup", 2.0, 10.0), phase("measure", 10.0, 20.0)],
             flags: Vec::new(),
             components: vec![ComponentInfo { name: "gateway".into(), group: "gateway".into(), pid: 1 }],
         }
@@ -292,6 +597,7 @@ pub mod fixture {
     fn cpu(mode: &str, group: &str, from: f64, per_sample: f64) -> Vec<CpuSample> {
         (1..=20)
             .map(|i| CpuSample {
+                repeat: 0,
                 mode: mode.into(),
                 phase: "measure".into(),
                 s: CpuRow {
@@ -307,16 +613,46 @@ pub mod fixture {
             .collect()
     }
 
-    fn counter(mode: &str, source: &str, name: &str, value: f64) -> CounterRow {
-        CounterRow { mode: mode.into(), phase: "measure".into(), source: source.into(), scope: "system".into(), name: name.into(), value }
+    /// Per-CPU /proc/stat rows: the system's CPU 0 busy `busy` of every
+    /// 0.5 s (0.02 system, 0.03 softirq), the load generator's CPU 1 always 0.25.
+    fn cpustat(mode: &str, from: f64, busy: f64) -> Vec<CpuStatSample> {
+        (1..=20)
+            .flat_map(|i| {
+                let time_s = from + 10.0 + i as f64 * 0.5;
+                [(0, busy), (1, 0.25)].map(|(cpu, b)| CpuStatSample {
+                    repeat: 0,
+                    mode: mode.into(),
+                    phase: "measure".into(),
+                    s: CpuStatRow {
+                        time_s,
+                        cpu,
+                        interval_s: 0.5,
+                        t: testkit::proc::CpuTimes { user: b - 0.05, system: 0.02, softirq: 0.03, idle: 0.5 - b, ..Default::default() },
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn counter(mode: &str, source: &str, scope: &str, name: &str, value: f64) -> CounterRow {
+        CounterRow {
+            repeat: 0,
+            mode: mode.into(),
+            phase: "measure".into(),
+            source: source.into(),
+            scope: scope.into(),
+            name: name.into(),
+            value,
+        }
     }
 
     /// s-spright: 100 `home` requests of 10, 20, ... 1000 us in 10 s, 1.5
-    /// CPU-s; knative: 50 `product` requests of 100 ... 5000 us, 4 CPU-s.
+    /// CPU-s by process, 2.0 CPU-s busy on the system's CPU; knative: 50
+    /// `product` requests of 100 ... 5000 us, 4 CPU-s by process, 4.5 busy.
     pub fn run() -> RunData {
         let profile = Profile {
             note: "fixture: round numbers for the report tests".into(),
-            idle_s: 3.0,
+            idle_s: 2.0,
             warmup_s: 8.0,
             duration_s: 10.0,
             max_duration_s: Default::default(),
@@ -324,7 +660,7 @@ pub mod fixture {
             service_time_scale: 1.0,
             service_time_mode: String::new(),
             pin: Pinning { load: vec![1], system: vec![0] },
-            knative_scale_to_zero_ms: None,
+            knative: Default::default(),
             sweep: None,
         };
         let manifest = Manifest {
@@ -334,8 +670,11 @@ pub mod fixture {
             profile,
             load_kind: "users".into(),
             seed: 42,
+            repeats: 1,
             started_at: "2026-11-30T00:00:00+00:00".into(),
             git_revision: "fixture".into(),
+            reference: false,
+            allow_dirty: false,
             build_profile: "release".into(),
             kernel: "6.x".into(),
             cpu_model: "fixture CPU".into(),
@@ -344,30 +683,42 @@ pub mod fixture {
             root: true,
             bpf: "available (root, BTF)".into(),
             collectors: vec!["procfs".into(), "interrupts".into()],
+            sample_ms: 500,
             crate_versions: vec!["harness 0.1.0".into()],
-            modes: vec![mode("s-spright", "s-spright", 0.0, 10), mode("knative", "knative (local model of Knative's data path)", 30.0, 2)],
+            modes: vec![
+                mode(0, "s-spright", "s-spright", 0.0, 10),
+                mode(3, "knative", "knative (local model of Knative's data path)", 30.0, 2),
+            ],
             warnings: Vec::new(),
         };
         let request = |mode: &str, ty: &str, t: f64, us: f64| RequestRow {
+            repeat: 0,
             mode: mode.into(),
             phase: "measure".into(),
-            r: RequestRecord { time_s: t, request: ty.into(), latency_us: us, status: 200, intended_s: None },
+            r: RequestRecord { time_s: t, request: ty.into(), latency_us: us, status: 200 },
         };
+        // Send times are whole microseconds, as the run directory stores them.
+        let at_us = |us: u64| us as f64 / 1e6;
         let mut requests: Vec<RequestRow> =
-            (1..=100).map(|i| request("s-spright", "home", 10.0 + i as f64 * 0.099, i as f64 * 10.0)).collect();
-        requests.extend((1..=50).map(|i| request("knative", "product", 40.0 + i as f64 * 0.199, i as f64 * 100.0)));
+            (1..=100).map(|i| request("s-spright", "home", at_us(10_000_000 + i * 99_000), i as f64 * 10.0)).collect();
+        requests.extend((1..=50).map(|i| request("knative", "product", at_us(40_000_000 + i * 199_000), i as f64 * 100.0)));
         let mut cpu_rows = cpu("s-spright", "gateway", 0.0, 0.05);
         cpu_rows.extend(cpu("s-spright", "function", 0.0, 0.025));
         cpu_rows.extend(cpu("knative", "gateway", 30.0, 0.05));
         cpu_rows.extend(cpu("knative", "sidecar", 30.0, 0.1));
         cpu_rows.extend(cpu("knative", "function", 30.0, 0.05));
+        let mut stat_rows = cpustat("s-spright", 0.0, 0.1);
+        stat_rows.extend(cpustat("knative", 30.0, 0.225));
         let counters = vec![
-            counter("s-spright", "irq", "LOC Local timer interrupts", 200.0),
-            counter("s-spright", "softirq", "NET_RX", 100.0),
-            counter("knative", "irq", "LOC Local timer interrupts", 400.0),
-            counter("knative", "softirq", "NET_RX", 250.0),
+            counter("s-spright", "irq", "cpu0", "LOC Local timer interrupts", 150.0),
+            counter("s-spright", "irq", "cpu1", "LOC Local timer interrupts", 50.0),
+            counter("s-spright", "softirq", "cpu0", "NET_RX", 100.0),
+            counter("knative", "irq", "cpu0", "LOC Local timer interrupts", 300.0),
+            counter("knative", "irq", "cpu1", "LOC Local timer interrupts", 100.0),
+            counter("knative", "softirq", "cpu0", "NET_RX", 200.0),
+            counter("knative", "softirq", "cpu1", "NET_RX", 50.0),
         ];
-        RunData { manifest, requests, cpu: cpu_rows, counters }
+        RunData { manifest, requests, cpu: cpu_rows, cpustat: stat_rows, counters, probes: Vec::new() }
     }
 
     /// Rewrites the committed fixture (run by hand after changing the format).
@@ -376,16 +727,70 @@ pub mod fixture {
     fn write_fixture() {
         let d = dir();
         let _ = std::fs::remove_dir_all(&d);
-        run().write(&d).unwrap();
+        run().write(&d, false).unwrap();
+    }
+
+    /// Equal tables, reporting the first difference rather than both whole tables.
+    fn same<T: PartialEq + std::fmt::Debug>(what: &str, got: &[T], want: &[T]) {
+        assert_eq!(got.len(), want.len(), "{what}: row counts");
+        if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+            panic!("{what} row {i}: got {:?}, want {:?}", got[i], want[i]);
+        }
     }
 
     #[test]
     fn the_committed_fixture_reads_back_exactly() {
         let got = RunData::read(&dir()).unwrap();
         let want = run();
-        assert_eq!(got.requests, want.requests);
-        assert_eq!(got.cpu, want.cpu);
-        assert_eq!(got.counters, want.counters);
+        same("requests", &got.requests, &want.requests);
+        same("cpu", &got.cpu, &want.cpu);
+        same("cpustat", &got.cpustat, &want.cpustat);
+        same("counters", &got.counters, &want.counters);
         assert_eq!(serde_norway::to_string(&got.manifest).unwrap(), serde_norway::to_string(&want.manifest).unwrap());
+    }
+
+    #[test]
+    fn probes_round_trip() {
+        let mut run = run();
+        run.probes = vec![ProbeRow {
+            repeat: 2,
+            mode: "e-spright".into(),
+            phase: "probe 3".into(),
+            offered: 400.0,
+            duration_s: 6.0,
+            tasks: 2400,
+            stats: ProbeStats {
+                requests: 2650,
+                in_time: 2649,
+                errors: 1,
+                p50_ms: 0.5,
+                p90_ms: 0.75,
+                p99_ms: 2.0,
+                max_ms: 9.5,
+                send_lag_p99_ms: 0.125,
+            },
+            passed: true,
+        }];
+        let dir = std::env::temp_dir().join(format!("harness-probes-{}", std::process::id()));
+        run.write(&dir, true).unwrap();
+        assert!(dir.join("probes.csv").exists());
+        let got = RunData::read(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        same("probes", &got.probes, &run.probes);
+        same("requests", &got.requests, &run.requests);
+    }
+
+    #[test]
+    fn phases_cover_the_timeline() {
+        let m = mode(0, "s-spright", "s-spright", 100.0, 1);
+        assert_eq!(m.phase_at(100.0), "setup");
+        assert_eq!(m.phase_at(101.0), "idle");
+        assert_eq!(m.phase_at(102.0), "idle");
+        assert_eq!(m.phase_at(102.5), "warmup");
+        assert_eq!(m.phase_at(115.0), "measure");
+        assert_eq!(m.phase_at(120.5), "drain");
+        assert_eq!(m.headline_phase(), "measure");
+        assert_eq!(m.measure_s(), 10.0);
+        assert_eq!(m.load_from_s(), 102.0);
     }
 }

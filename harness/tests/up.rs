@@ -188,24 +188,12 @@ fn motion_and_parking_answer_identically_in_every_mode() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not run workload motion"));
 }
 
-/// Knative scale-to-zero: functions start on the first request (a real
-/// cold start through the activator), stop after the idle window, and
-/// start again on the next request.
-#[test]
-fn knative_functions_scale_to_zero_and_cold_start() {
+/// Brings up motion in knative-stz with the given idle window and cold
+/// start; returns the deployment and the activator's pid.
+fn knative_stz(idle_ms: &str, cold_start_ms: &str) -> (Up, u32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "up",
-            "--mode",
-            "knative",
-            "--workload",
-            "motion",
-            "--listen",
-            "127.0.0.1:0",
-            "--list-components",
-            "--scale-to-zero-ms",
-            "600",
-        ])
+        .args(["up", "--mode", "knative-stz", "--workload", "motion", "--listen", "127.0.0.1:0", "--list-components"])
+        .args(["--scale-to-zero-ms", idle_ms, "--cold-start-ms", cold_start_ms])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -223,14 +211,44 @@ fn knative_functions_scale_to_zero_and_cold_start() {
         line.clear();
     }
     assert!(activator > 0);
+    (d, activator)
+}
+
+const FORM: [(&str, &str); 1] = [("content-type", "application/x-www-form-urlencoded")];
+
+/// Knative scale-to-zero: functions start on the first request (a real
+/// cold start through the activator, held for the configured cold-start
+/// time), stop after the idle window, and start again on the next request.
+#[test]
+fn knative_functions_scale_to_zero_and_cold_start() {
+    let (d, activator) = knative_stz("600", "300");
     assert!(children_of(activator).is_empty(), "nothing runs before the first request");
-    let form = [("content-type", "application/x-www-form-urlencoded")];
-    let r = Http::connect(d.addr).request_with("POST", "/motion", &form, b"sensor_id=s1&timestamp=1&value=1");
+    let t = std::time::Instant::now();
+    let r = Http::connect(d.addr).request_with("POST", "/motion", &FORM, b"sensor_id=s1&timestamp=1&value=1");
     assert_eq!((r.status, r.text()), (200, r#"{"sensor_id":"s1","timestamp":1,"motion":true,"light":"on","changed":true}"#.to_string()));
+    // Two functions cold-started one after the other, each held at least 300 ms.
+    assert!(t.elapsed() >= Duration::from_millis(600), "cold starts held the request for {:?}", t.elapsed());
     assert_eq!(children_of(activator).len(), 4, "sensor and actuator, each with its queue-proxy");
     std::thread::sleep(Duration::from_millis(1500));
     assert!(children_of(activator).is_empty(), "scaled to zero after the idle window");
-    let r = Http::connect(d.addr).request_with("POST", "/motion", &form, b"sensor_id=s1&timestamp=2&value=1");
+    let r = Http::connect(d.addr).request_with("POST", "/motion", &FORM, b"sensor_id=s1&timestamp=2&value=1");
     assert_eq!(r.status, 200, "cold start again: {}", r.text());
+    d.down();
+}
+
+/// Cold-started containers live as long as their revision: they must not
+/// die with the thread that started them (PR_SET_PDEATHSIG follows the
+/// forking thread, and tokio retires idle blocking threads after 10 s).
+#[test]
+fn cold_started_containers_outlive_the_thread_that_started_them() {
+    let (d, activator) = knative_stz("60000", "0");
+    let r = Http::connect(d.addr).request_with("POST", "/motion", &FORM, b"sensor_id=s1&timestamp=1&value=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let started = children_of(activator);
+    assert_eq!(started.len(), 4);
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(children_of(activator), started, "the containers and queue-proxies are still the same processes");
+    let r = Http::connect(d.addr).request_with("POST", "/motion", &FORM, b"sensor_id=s1&timestamp=2&value=1");
+    assert_eq!(r.status, 200, "{}", r.text());
     d.down();
 }

@@ -3,9 +3,12 @@
 //!
 //! It sits between the ingress and the functions. A request for a service
 //! that is down is held while the activator starts the service's user
-//! container and queue-proxy and waits for readiness - the cold start is
-//! real process start-up, nothing is emulated. A service idle for the
-//! window (no request, nothing in flight) is stopped: scaled to zero.
+//! container and queue-proxy and waits for readiness (real process
+//! start-up), and then, if that was quicker, until the configured cold
+//! start time has passed: a process spawn takes milliseconds where Knative
+//! schedules a pod, starts its containers and probes readiness (about 2 s
+//! at best, measured). A service idle for the window (no request, nothing
+//! in flight) is stopped: scaled to zero.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -68,6 +71,40 @@ pub struct Activator {
     client: HttpClient,
     epoch: Instant,
     idle: Duration,
+    cold_start: Duration,
+    spawner: Spawner,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts containers from one thread that lives as long as the activator.
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked a child exits:
+/// forking from tokio's blocking pool, whose idle threads are retired after
+/// about 10 s, would kill running containers.
+struct Spawner {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Spawner {
+    fn new() -> Self {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("spawn the container-starting thread");
+        Self { jobs }
+    }
+
+    /// Runs `f` on the spawner thread and waits for its result.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs.send(Box::new(move || drop(tx.send(f())))).map_err(|_| "the spawner thread is gone".to_string())?;
+        rx.await.map_err(|_| "the spawner thread dropped a job".to_string())
+    }
 }
 
 fn spawn_listening(exe: &PathBuf, args: &[String]) -> Result<(Child, SocketAddr), String> {
@@ -98,6 +135,7 @@ fn spawn_listening(exe: &PathBuf, args: &[String]) -> Result<(Child, SocketAddr)
 
 fn stop(mut r: Running) {
     for p in &r.processes {
+        // SAFETY: kill(2) on a child we started and have not reaped yet.
         unsafe { libc::kill(p.id() as i32, libc::SIGTERM) };
     }
     for p in &mut r.processes {
@@ -106,7 +144,7 @@ fn stop(mut r: Running) {
 }
 
 impl Activator {
-    pub fn new(exe: PathBuf, services: Vec<ServiceSpec>, idle: Duration) -> Self {
+    pub fn new(exe: PathBuf, services: Vec<ServiceSpec>, idle: Duration, cold_start: Duration) -> Self {
         let revisions = services
             .into_iter()
             .map(|spec| {
@@ -120,7 +158,7 @@ impl Activator {
                 (r.spec.name.clone(), Arc::new(r))
             })
             .collect();
-        Self { exe, revisions, client: client(), epoch: Instant::now(), idle }
+        Self { exe, revisions, client: client(), epoch: Instant::now(), idle, cold_start, spawner: Spawner::new() }
     }
 
     fn now_ms(&self) -> u64 {
@@ -135,34 +173,43 @@ impl Activator {
         }
         let started = Instant::now();
         let (exe, spec) = (self.exe.clone(), rev.spec.clone());
-        let up = tokio::task::spawn_blocking(move || -> Result<Running, String> {
-            let mut args = spec.container_args.clone();
-            args.extend(["--listen".into(), "127.0.0.1:0".into()]);
-            let (container, caddr) = spawn_listening(&exe, &args)?;
-            // The queue-proxy listens only once the container is ready.
-            let qp_args: Vec<String> = [
-                "queue-proxy",
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream",
-                &caddr.to_string(),
-                "--concurrency",
-                &spec.concurrency.to_string(),
-            ]
-            .map(String::from)
-            .to_vec();
-            match spawn_listening(&exe, &qp_args) {
-                Ok((qp, qaddr)) => Ok(Running { queue_proxy: qaddr, processes: vec![qp, container] }),
-                Err(e) => {
-                    stop(Running { queue_proxy: caddr, processes: vec![container] });
-                    Err(e)
+        let up = self
+            .spawner
+            .run(move || -> Result<Running, String> {
+                let mut args = spec.container_args.clone();
+                args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+                let (container, caddr) = spawn_listening(&exe, &args)?;
+                // The queue-proxy listens only once the container is ready.
+                let qp_args: Vec<String> = [
+                    "queue-proxy",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--upstream",
+                    &caddr.to_string(),
+                    "--concurrency",
+                    &spec.concurrency.to_string(),
+                ]
+                .map(String::from)
+                .to_vec();
+                match spawn_listening(&exe, &qp_args) {
+                    Ok((qp, qaddr)) => Ok(Running { queue_proxy: qaddr, processes: vec![qp, container] }),
+                    Err(e) => {
+                        stop(Running { queue_proxy: caddr, processes: vec![container] });
+                        Err(e)
+                    }
                 }
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+            })
+            .await??;
+        let spawned = started.elapsed();
+        // The request waits as long as a real cold start would have.
+        tokio::time::sleep(self.cold_start.saturating_sub(spawned)).await;
         rev.cold_starts.fetch_add(1, Ordering::Relaxed);
-        eprintln!("activator: cold start of {} took {} ms", rev.spec.name, started.elapsed().as_millis());
+        eprintln!(
+            "activator: cold start of {}: processes ready in {} ms, request held {} ms",
+            rev.spec.name,
+            spawned.as_millis(),
+            started.elapsed().as_millis()
+        );
         let addr = up.queue_proxy;
         *running = Some(up);
         Ok(addr)

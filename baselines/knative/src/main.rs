@@ -55,9 +55,15 @@ enum Command {
     Activator {
         #[arg(long)]
         listen: SocketAddr,
-        /// Idle window before a service is scaled to zero.
+        /// Idle window before a service is scaled to zero (Knative's default
+        /// stable window: the last pod goes after 60 s without traffic).
         #[arg(long, default_value_t = 60_000)]
         idle_ms: u64,
+        /// A cold start takes at least this long: the activator holds the
+        /// request until then (what pod scheduling, container start and
+        /// readiness cost real Knative; 0: only this model's process start).
+        #[arg(long, default_value_t = 0)]
+        cold_start_ms: u64,
         /// `NAME|CONCURRENCY|CONTAINER ARGS` (args of this executable).
         #[arg(long = "service")]
         services: Vec<activator::ServiceSpec>,
@@ -121,9 +127,10 @@ fn main() {
                 let cfg = queue_proxy::QueueProxyConfig { upstream, concurrency, queue_depth, timeout: Duration::from_millis(timeout_ms) };
                 queue_proxy::run(listen, metrics, cfg).await
             }
-            Command::Activator { listen, idle_ms, services } => {
+            Command::Activator { listen, idle_ms, cold_start_ms, services } => {
                 let exe = std::env::current_exe().expect("current exe");
-                activator::run(listen, activator::Activator::new(exe, services, Duration::from_millis(idle_ms))).await
+                let (idle, cold_start) = (Duration::from_millis(idle_ms), Duration::from_millis(cold_start_ms));
+                activator::run(listen, activator::Activator::new(exe, services, idle, cold_start)).await
             }
             Command::Motion(FunctionContainer { function, listen, ingress, service_ms, service_mode }) => {
                 match (function.as_str(), ingress) {

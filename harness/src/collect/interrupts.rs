@@ -1,5 +1,5 @@
-//! Parsers for `/proc/interrupts` and `/proc/softirqs` (procfs crates do
-//! not cover them): per source, the count on each CPU.
+//! Parsers for `/proc/interrupts` and `/proc/softirqs` (the `procfs` crate
+//! does not cover them): per source, the count on each CPU.
 
 use std::collections::BTreeMap;
 
@@ -52,15 +52,18 @@ pub fn parse_softirqs(text: &str) -> Counts {
         .collect()
 }
 
-/// What happened between two snapshots, summed over CPUs.
-pub fn delta(before: &Counts, after: &Counts) -> BTreeMap<String, u64> {
+/// What happened between two snapshots, per source and CPU (sources that
+/// appeared meanwhile count from zero; unchanged sources are left out).
+pub fn delta(before: &Counts, after: &Counts) -> Counts {
     after
         .iter()
         .map(|(k, a)| {
             let b = before.get(k);
-            let d: u64 = a.iter().enumerate().map(|(i, &n)| n.saturating_sub(b.and_then(|b| b.get(i)).copied().unwrap_or(0))).sum();
+            let d: Vec<u64> =
+                a.iter().enumerate().map(|(i, &n)| n.saturating_sub(b.and_then(|b| b.get(i)).copied().unwrap_or(0))).collect();
             (k.clone(), d)
         })
+        .filter(|(_, d)| d.iter().any(|&n| n > 0))
         .collect()
 }
 
@@ -111,14 +114,15 @@ MIS:          3
     }
 
     #[test]
-    fn deltas_sum_cpus_and_tolerate_new_sources() {
+    fn deltas_per_cpu_tolerate_new_sources() {
         let before = parse_softirqs(SOFTIRQS);
         let mut after = before.clone();
         after.get_mut("NET_RX").unwrap()[1] += 10;
         after.get_mut("TIMER").unwrap()[0] += 5;
         after.insert("NEW".into(), vec![1, 2]);
         let d = delta(&before, &after);
-        assert_eq!((d["NET_RX"], d["TIMER"], d["HI"], d["NEW"]), (10, 5, 0, 3));
+        assert_eq!((&d["NET_RX"], &d["TIMER"], &d["NEW"]), (&vec![0, 10], &vec![5, 0], &vec![1, 2]));
+        assert!(!d.contains_key("HI"), "unchanged sources are left out");
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Collectors: procfs (CPU, context switches) sampled per component,
-//! software perf counters per process,
-//! `/proc/interrupts` and `/proc/softirqs` snapshots, and eBPF tracepoint
-//! counters per process.
+//! Collectors: procfs (CPU and context switches per process, `/proc/stat`
+//! per CPU) sampled through the run, software perf counters per process,
+//! `/proc/interrupts` and `/proc/softirqs` per CPU, eBPF tracepoint
+//! counters per process, and the attribution of processes to components.
 
+pub mod attribution;
 pub mod ebpf;
 pub mod interrupts;
 pub mod perf;
-pub mod procfs;
 pub mod sampler;
+#[cfg(test)]
+mod transfers_test;

@@ -13,15 +13,6 @@ pub struct PerfCounters {
     counters: Vec<(u32, &'static str, Counter)>,
 }
 
-fn threads(pid: u32) -> Vec<u32> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-        .collect()
-}
-
 impl PerfCounters {
     /// Opens and enables the counters for every thread of `pids`. A
     /// process that exits meanwhile is skipped; failing to open any
@@ -30,7 +21,7 @@ impl PerfCounters {
         let mut counters = Vec::new();
         let mut last_error = None;
         for &pid in pids {
-            for tid in threads(pid) {
+            for tid in testkit::proc::threads(pid) {
                 for (name, event) in EVENTS {
                     let counter = Builder::new(event)
                         .observe_pid(tid as i32)

@@ -1,54 +1,16 @@
-//! The CPU and context-switch sampler: every interval it reads procfs for
-//! each component of the deployment (and for the harness itself, the load
-//! generator) and records what each used during that interval.
+//! The CPU sampler: every interval, and at every phase boundary
+//! ([`Sampler::mark`]), it reads procfs for each process of the run (the
+//! registry's members, adopting new descendants first) and `/proc/stat`
+//! for each CPU, and records what each used since the previous sample.
+//! Because boundaries are samples, every interval lies within one phase.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::procfs::{context_switches, cpu_seconds, ContextSwitches};
+use testkit::proc::{context_switches, cpu_seconds, cpu_times, ContextSwitches, CpuTimes};
 
-/// A process to watch and the group its numbers add up in.
-#[derive(Clone, Debug)]
-pub struct Watched {
-    pub component: String,
-    pub group: String,
-    pub pid: u32,
-    /// Also watch processes it starts later (the Knative activator's
-    /// cold-started containers and queue-proxies).
-    pub adopt_children: bool,
-}
-
-fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().split('\0').map(String::from).collect()
-}
-
-fn group_of_args(args: &[String]) -> &'static str {
-    if args.iter().any(|a| a == "queue-proxy") {
-        "sidecar"
-    } else {
-        "function"
-    }
-}
-
-/// The group of a process the Knative activator started (a queue-proxy or
-/// a user container), by its command line.
-pub fn adopted_group(pid: u32) -> &'static str {
-    group_of_args(&cmdline(pid))
-}
-
-/// A child started by an adopting component: its name and group from its
-/// command line.
-fn adopted(pid: u32) -> Watched {
-    let args = cmdline(pid);
-    let group = group_of_args(&args);
-    let component = match group {
-        "sidecar" => format!("queue-proxy-{pid}"),
-        _ => args.iter().skip_while(|a| *a != "--function").nth(1).cloned().unwrap_or_else(|| format!("pid{pid}")),
-    };
-    Watched { component, group: group.into(), pid, adopt_children: false }
-}
+use super::attribution::Registry;
 
 /// What one process used in one interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,87 +25,122 @@ pub struct CpuRow {
     pub involuntary: u64,
 }
 
-impl CpuRow {
-    pub fn cores(&self) -> f64 {
-        if self.interval_s > 0.0 {
-            self.cpu_s / self.interval_s
-        } else {
-            0.0
-        }
-    }
+/// What one CPU did in one interval (`/proc/stat`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuStatRow {
+    pub time_s: f64,
+    pub cpu: usize,
+    pub interval_s: f64,
+    pub t: CpuTimes,
+}
+
+#[derive(Default)]
+pub struct Samples {
+    pub processes: Vec<CpuRow>,
+    pub cpus: Vec<CpuStatRow>,
+}
+
+enum Command {
+    /// Sample now; answer with the sample's time.
+    Mark(mpsc::Sender<f64>),
+    Stop,
 }
 
 pub struct Sampler {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<CpuRow>>,
+    commands: mpsc::Sender<Command>,
+    handle: JoinHandle<Samples>,
 }
 
 fn read(pid: u32) -> Option<(f64, ContextSwitches)> {
     Some((cpu_seconds(pid)?, context_switches(pid)?))
 }
 
+/// The sampler thread's state between samples.
+struct State {
+    registry: Registry,
+    epoch: Instant,
+    last_t: Instant,
+    /// Previous reading per pid (a process first seen counts from zero:
+    /// all its CPU is new, it was started during the run).
+    last: std::collections::BTreeMap<u32, (f64, ContextSwitches)>,
+    last_cpus: Vec<CpuTimes>,
+    out: Samples,
+}
+
+impl State {
+    fn sample(&mut self) -> f64 {
+        self.registry.adopt_descendants();
+        let now = Instant::now();
+        let time_s = now.saturating_duration_since(self.epoch).as_secs_f64();
+        let interval_s = now.duration_since(self.last_t).as_secs_f64();
+        for (pid, member) in self.registry.members() {
+            let Some(cur) = read(pid) else { continue };
+            let (c0, s0) = self.last.insert(pid, cur).unwrap_or_default();
+            self.out.processes.push(CpuRow {
+                time_s,
+                component: member.component,
+                group: member.group,
+                interval_s,
+                cpu_s: (cur.0 - c0).max(0.0),
+                voluntary: cur.1.voluntary.saturating_sub(s0.voluntary),
+                involuntary: cur.1.involuntary.saturating_sub(s0.involuntary),
+            });
+        }
+        let cpus = cpu_times();
+        for (cpu, (now_t, before)) in cpus.iter().zip(&self.last_cpus).enumerate() {
+            self.out.cpus.push(CpuStatRow { time_s, cpu, interval_s, t: now_t.since(before) });
+        }
+        self.last_cpus = cpus;
+        self.last_t = now;
+        time_s
+    }
+}
+
 impl Sampler {
-    pub fn start(watched: Vec<Watched>, every: Duration, epoch: Instant) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+    /// Starts sampling the registry's processes every `every` (first
+    /// readings now: what happened before does not count).
+    pub fn start(registry: Registry, every: Duration, epoch: Instant) -> Self {
+        let (commands, rx) = mpsc::channel();
         let handle = std::thread::spawn(move || {
-            let mut watched = watched;
-            let mut last: Vec<Option<(f64, ContextSwitches)>> = watched.iter().map(|w| read(w.pid)).collect();
-            let mut last_t = Instant::now();
-            let mut rows = Vec::new();
-            let mut next = last_t + every;
+            registry.adopt_descendants();
+            let last = registry.members().into_iter().filter_map(|(pid, _)| Some((pid, read(pid)?))).collect();
+            let mut st = State { registry, epoch, last_t: Instant::now(), last, last_cpus: cpu_times(), out: Samples::default() };
+            let mut next = st.last_t + every;
             loop {
-                let stopping = flag.load(Ordering::Relaxed);
-                if !stopping {
-                    // Sleep in short steps so that stop() is prompt.
-                    let now = Instant::now();
-                    if now < next {
-                        std::thread::sleep((next - now).min(Duration::from_millis(50)));
-                        continue;
+                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        st.sample();
+                        next += every;
+                        // Never try to catch up on missed ticks.
+                        next = next.max(Instant::now());
                     }
-                }
-                // Newly started children count from zero: all their CPU is new.
-                let adopters: Vec<u32> = watched.iter().filter(|w| w.adopt_children).map(|w| w.pid).collect();
-                for parent in adopters {
-                    for child in super::procfs::children_of(parent) {
-                        if !watched.iter().any(|w| w.pid == child) {
-                            watched.push(adopted(child));
-                            last.push(Some((0.0, ContextSwitches::default())));
-                        }
+                    Ok(Command::Mark(reply)) => {
+                        let _ = reply.send(st.sample());
+                        next = Instant::now() + every;
                     }
-                }
-                let now = Instant::now();
-                let interval = now.duration_since(last_t).as_secs_f64();
-                for (w, prev) in watched.iter().zip(last.iter_mut()) {
-                    let cur = read(w.pid);
-                    if let (Some((c0, s0)), Some((c1, s1))) = (*prev, cur) {
-                        rows.push(CpuRow {
-                            time_s: now.saturating_duration_since(epoch).as_secs_f64(),
-                            component: w.component.clone(),
-                            group: w.group.clone(),
-                            interval_s: interval,
-                            cpu_s: (c1 - c0).max(0.0),
-                            voluntary: s1.voluntary.saturating_sub(s0.voluntary),
-                            involuntary: s1.involuntary.saturating_sub(s0.involuntary),
-                        });
+                    Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                        st.sample();
+                        return st.out;
                     }
-                    if cur.is_some() {
-                        *prev = cur;
-                    }
-                }
-                last_t = now;
-                next += every;
-                if stopping {
-                    return rows;
                 }
             }
         });
-        Self { stop, handle }
+        Self { commands, handle }
+    }
+
+    /// Samples now and returns the sample's time (seconds since the epoch):
+    /// a phase boundary.
+    pub fn mark(&self) -> f64 {
+        let (tx, rx) = mpsc::channel();
+        if self.commands.send(Command::Mark(tx)).is_err() {
+            return f64::NAN;
+        }
+        rx.recv().unwrap_or(f64::NAN)
     }
 
     /// Takes a last sample and returns every row.
-    pub fn stop(self) -> Vec<CpuRow> {
-        self.stop.store(true, Ordering::Relaxed);
+    pub fn stop(self) -> Samples {
+        let _ = self.commands.send(Command::Stop);
         self.handle.join().unwrap_or_default()
     }
 }
@@ -153,25 +150,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_busy_thread_shows_up_as_about_one_core() {
+    fn a_busy_thread_shows_up_as_about_one_core_and_marks_split_the_intervals() {
         let me = std::process::id();
         let epoch = Instant::now();
-        let s = Sampler::start(
-            vec![Watched { component: "me".into(), group: "load".into(), pid: me, adopt_children: false }],
-            Duration::from_millis(100),
-            epoch,
-        );
+        let s = Sampler::start(Registry::new([], me), Duration::from_millis(100), epoch);
         let t = Instant::now();
         let mut x = 0u64;
         while t.elapsed() < Duration::from_millis(600) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
+        let mark = s.mark();
+        std::thread::sleep(Duration::from_millis(150));
         let rows = s.stop();
-        assert!(rows.len() >= 4, "{rows:?}");
-        let cpu: f64 = rows.iter().map(|r| r.cpu_s).sum();
-        let span: f64 = rows.iter().map(|r| r.interval_s).sum();
+        let mine: Vec<&CpuRow> = rows.processes.iter().filter(|r| r.group == "load").collect();
+        assert!(mine.len() >= 4, "{mine:?}");
+        let before: Vec<&&CpuRow> = mine.iter().filter(|r| r.time_s <= mark).collect();
+        let cpu: f64 = before.iter().map(|r| r.cpu_s).sum();
+        let span: f64 = before.iter().map(|r| r.interval_s).sum();
         // Behaviour, not timing: the spinning thread's CPU is most of the span.
         assert!(cpu > span * 0.5, "cpu {cpu} over {span}");
-        assert!(rows.windows(2).all(|w| w[0].time_s <= w[1].time_s));
+        assert!(mine.iter().any(|r| r.time_s == mark), "the mark is a sample");
+        assert!(mine.windows(2).all(|w| w[0].time_s <= w[1].time_s));
+        // Every CPU is sampled at the same instants.
+        let at_mark = rows.cpus.iter().filter(|r| r.time_s == mark).count();
+        assert_eq!(at_mark, cpu_times().len());
+        let busy: f64 = rows.cpus.iter().filter(|r| r.time_s <= mark).map(|r| r.t.busy()).sum();
+        assert!(busy >= cpu * 0.5, "the machine was at least as busy as this process: {busy} vs {cpu}");
     }
 }

@@ -45,26 +45,51 @@ pub struct Profile {
     pub service_time_mode: String,
     #[serde(default)]
     pub pin: Pinning,
-    /// Knative mode, motion and parking: scale functions to zero after this
-    /// idle window (the activator cold-starts them); absent = pre-warmed.
+    /// The Knative model's scale-to-zero variant (mode `knative-stz`).
     #[serde(default)]
-    pub knative_scale_to_zero_ms: Option<u64>,
-    /// The open-loop rate sweep run by `--sweep`.
+    pub knative: KnativeModel,
+    /// The open-loop saturation search run by `--sweep`.
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
 }
 
-/// An open-loop rate sweep: Online Boutique mix tasks at each rate in turn.
+/// How the Knative model's scale-to-zero variant behaves.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnativeModel {
+    /// A function idle this long is stopped (scaled to zero).
+    #[serde(default)]
+    pub scale_to_zero_ms: Option<u64>,
+    /// A cold start takes at least this long (the activator holds the
+    /// request until then): what pod scheduling, container start and
+    /// readiness cost real Knative, which a process spawn does not.
+    #[serde(default)]
+    pub cold_start_ms: Option<u64>,
+}
+
+/// The open-loop saturation search: Online Boutique mix tasks at one
+/// offered rate per probe. The first probe, at `start_rate` and
+/// `common_s` long, is the common rate every mode is compared at; then the
+/// rate grows by `growth` until a probe fails (or shrinks until one
+/// passes), and bisects between the highest pass and the lowest failure
+/// until they are within `tolerance` (relative), or `max_search_s` is spent.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
-    /// Offered rates, tasks per second, increasing.
-    pub rates: Vec<f64>,
+    /// Tasks per second of the warm-up and of the common-rate probe.
+    pub start_rate: f64,
+    pub common_s: f64,
     pub step_s: f64,
+    pub growth: f64,
+    /// No probe above this rate (the load generator's own limit).
+    pub max_rate: f64,
+    pub tolerance: f64,
+    /// Cap on the probes' total time, per mode.
+    pub max_search_s: f64,
     /// `poisson` or `constant` inter-arrival times.
     pub arrivals: String,
     pub sessions: usize,
-    /// A rate is sustained while p99 stays under this and errors under 1%.
+    /// A probe passes while p99 stays under this and errors under 1%.
     pub p99_bound_ms: f64,
 }
 

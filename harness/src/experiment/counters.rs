@@ -1,20 +1,27 @@
-//! Counters read at the start and end of a mode's measured phase, and the
-//! rows their differences become, per component group.
+//! Counters read at every phase boundary, and the rows their differences
+//! become: interrupts and softirqs per CPU, eBPF events, perf counters and
+//! the runtimes' (de)serializations per component group.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
+use crate::collect::attribution::Registry;
 use crate::collect::ebpf::{self, AuditProbe};
 use crate::collect::interrupts;
 use crate::collect::perf::PerfCounters;
-use crate::collect::sampler::adopted_group;
-use crate::deploy::Component;
 use crate::results::CounterRow;
 
-/// Machine-wide, eBPF, perf and runtime counters at one instant.
+/// What the counters are read from; shared by every phase of a mode.
+pub struct Collectors<'a> {
+    pub audit: Option<&'a AuditProbe>,
+    pub perf: Option<PerfCounters>,
+    /// Shared-memory directory of the runtimes' (de)serialization counters.
+    pub wire_dir: Option<PathBuf>,
+    pub registry: Registry,
+}
+
+/// Every counter at one instant.
 pub struct Snapshot {
-    pub at: Instant,
     irq: interrupts::Counts,
     soft: interrupts::Counts,
     audit: Option<ebpf::Snapshot>,
@@ -24,14 +31,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn read(audit: Option<&AuditProbe>, perf: &mut Option<PerfCounters>, wire_dir: Option<&Path>) -> Self {
+    pub fn read(c: &mut Collectors) -> Self {
+        // Processes started since the last sample join their component first.
+        c.registry.adopt_descendants();
         Self {
             irq: interrupts::read_interrupts(),
             soft: interrupts::read_softirqs(),
-            audit: audit.map(AuditProbe::snapshot),
-            perf: perf.as_mut().map(PerfCounters::read),
-            wire: wire_dir.map(read_wire_counts).unwrap_or_default(),
-            at: Instant::now(),
+            audit: c.audit.map(AuditProbe::snapshot),
+            perf: c.perf.as_mut().map(PerfCounters::read),
+            wire: c.wire_dir.as_deref().map(read_wire_counts).unwrap_or_default(),
         }
     }
 }
@@ -46,56 +54,94 @@ fn read_wire_counts(dir: &Path) -> BTreeMap<u32, (u64, u64)> {
         .collect()
 }
 
-/// What changed between `start` and `end`, as rows of the measured phase.
-pub fn rows(mode: &str, start: &Snapshot, end: &Snapshot, components: &[Component]) -> Vec<CounterRow> {
-    let row = |source: &str, scope: &str, name: String, value: u64| CounterRow {
-        mode: mode.into(),
-        phase: "measure".into(),
+/// Where a row belongs.
+pub struct RowKey<'a> {
+    pub repeat: usize,
+    pub mode: &'a str,
+    pub phase: &'a str,
+}
+
+/// What changed between `start` and `end`, as rows of one phase. Processes
+/// are grouped by the registry; `forks` (child -> parent, from the eBPF
+/// collector) attributes those that exited before any sample saw them.
+pub fn rows(key: &RowKey, start: &Snapshot, end: &Snapshot, registry: &Registry, forks: &BTreeMap<u32, u32>) -> Vec<CounterRow> {
+    let row = |source: &str, scope: &str, name: &str, value: u64| CounterRow {
+        repeat: key.repeat,
+        mode: key.mode.into(),
+        phase: key.phase.into(),
         source: source.into(),
         scope: scope.into(),
-        name,
+        name: name.into(),
         value: value as f64,
     };
-    // Processes to groups: the deployment's components, the harness (load
-    // generator), everything else.
-    let group_of = |pid: u32| {
-        components.iter().find(|c| c.pid == pid).map(|c| c.role.name()).unwrap_or(if pid == std::process::id() { "load" } else { "other" })
-    };
+    let mut groups: BTreeMap<u32, String> = BTreeMap::new();
+    let mut group_of = |pid: u32| groups.entry(pid).or_insert_with(|| registry.group_of(pid, forks)).clone();
     let mut out = Vec::new();
     for (source, delta) in [("irq", interrupts::delta(&start.irq, &end.irq)), ("softirq", interrupts::delta(&start.soft, &end.soft))] {
-        out.extend(delta.into_iter().filter(|(_, v)| *v > 0).map(|(k, v)| row(source, "system", k, v)));
+        for (name, per_cpu) in delta {
+            out.extend(per_cpu.iter().enumerate().filter(|(_, v)| **v > 0).map(|(cpu, &v)| row(source, &format!("cpu{cpu}"), &name, v)));
+        }
     }
-    let mut wire: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut wire: BTreeMap<(String, &str), u64> = BTreeMap::new();
     for (&pid, &(s1, d1)) in &end.wire {
         let (s0, d0) = start.wire.get(&pid).copied().unwrap_or((0, 0));
-        // Only the deployment's processes have counter files, so an unknown
-        // one was cold-started by the activator.
-        let group = match group_of(pid) {
-            "other" => adopted_group(pid),
-            g => g,
-        };
-        *wire.entry((group, "serializations")).or_default() += s1.saturating_sub(s0);
-        *wire.entry((group, "deserializations")).or_default() += d1.saturating_sub(d0);
+        let g = group_of(pid);
+        *wire.entry((g.clone(), "serializations")).or_default() += s1.saturating_sub(s0);
+        *wire.entry((g, "deserializations")).or_default() += d1.saturating_sub(d0);
     }
-    out.extend(wire.into_iter().map(|((group, name), v)| row("runtime", group, name.into(), v)));
+    out.extend(wire.into_iter().map(|((group, name), v)| row("runtime", &group, name, v)));
     if let (Some(p0), Some(p1)) = (&start.perf, &end.perf) {
-        let mut by_group: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let mut by_group: BTreeMap<(String, &str), u64> = BTreeMap::new();
         for (&(pid, event), &v1) in p1 {
             *by_group.entry((group_of(pid), event)).or_default() += v1.saturating_sub(p0.get(&(pid, event)).copied().unwrap_or(0));
         }
-        out.extend(by_group.into_iter().map(|((group, event), v)| row("perf", group, event.into(), v)));
+        out.extend(by_group.into_iter().map(|((group, event), v)| row("perf", &group, event, v)));
     }
     if let (Some(a0), Some(a1)) = (&start.audit, &end.audit) {
-        let mut by_group: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+        let mut by_group: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
         for ((tgid, event), (count, bytes)) in ebpf::delta(a0, a1) {
             let e = by_group.entry((group_of(tgid), event)).or_default();
             e.0 += count;
             e.1 += bytes;
         }
         for ((group, event), (count, bytes)) in by_group {
-            out.push(row("ebpf", group, event.to_string(), count));
-            out.push(row("ebpf", group, format!("{event}_bytes"), bytes));
+            out.push(row("ebpf", &group, event, count));
+            out.push(row("ebpf", &group, &format!("{event}_bytes"), bytes));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(irq_cpu0: u64, wire: &[(u32, (u64, u64))]) -> Snapshot {
+        Snapshot {
+            irq: [("LOC Local timer interrupts".to_string(), vec![irq_cpu0, 7])].into(),
+            soft: BTreeMap::new(),
+            audit: None,
+            perf: None,
+            wire: wire.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn interrupts_per_cpu_and_wire_counts_per_group() {
+        let registry = Registry::new([(10, "gateway".to_string(), "gateway".to_string()), (11, "fn1".into(), "function".into())], 1);
+        let a = snap(100, &[(10, (5, 5)), (11, (1, 1))]);
+        // 12: a function started (and gone) during the phase, forked by the gateway.
+        let b = snap(130, &[(10, (7, 8)), (11, (2, 2)), (12, (4, 4))]);
+        let forks = [(12, 10)].into();
+        let rows = rows(&RowKey { repeat: 1, mode: "s-spright", phase: "measure" }, &a, &b, &registry, &forks);
+        let get = |source: &str, scope: &str, name: &str| {
+            rows.iter().find(|r| r.source == source && r.scope == scope && r.name == name).map(|r| r.value)
+        };
+        assert_eq!(get("irq", "cpu0", "LOC Local timer interrupts"), Some(30.0));
+        assert_eq!(get("irq", "cpu1", "LOC Local timer interrupts"), None, "no change on CPU 1");
+        assert_eq!(get("runtime", "gateway", "serializations"), Some(2.0));
+        assert_eq!(get("runtime", "gateway", "deserializations"), Some(3.0));
+        assert_eq!(get("runtime", "function", "serializations"), Some(5.0));
+        assert!(rows.iter().all(|r| r.repeat == 1 && r.phase == "measure"));
+    }
 }

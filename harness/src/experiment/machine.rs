@@ -2,13 +2,15 @@
 
 use std::process::Command;
 
+/// The commit the binaries were built from, `-dirty` when the tree has
+/// changes (untracked files included) outside `results/`.
 pub fn git_revision() -> String {
     let dir = crate::workspace_dir();
     let git = |args: &[&str]| Command::new("git").arg("-C").arg(&dir).args(args).output().ok().filter(|o| o.status.success());
     match git(&["rev-parse", "HEAD"]) {
         Some(o) => {
             let rev = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty());
+            let dirty = git(&["status", "--porcelain", "--", ".", ":!results"]).is_some_and(|o| !o.stdout.is_empty());
             if dirty {
                 format!("{rev}-dirty")
             } else {
@@ -19,17 +21,14 @@ pub fn git_revision() -> String {
     }
 }
 
+/// The kernel release, whole (procfs's `Version` keeps only the numbers,
+/// not the suffix that tells builds apart).
 pub fn kernel() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        })
-        .unwrap_or_else(|| "unknown".into())
+    testkit::proc::cpu_model().unwrap_or_else(|| "unknown".into())
 }
 
 pub fn bpf_status(root: bool) -> String {

@@ -7,7 +7,7 @@ pub mod replay;
 pub mod users;
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// xorshift64*: the load generators' small seedable generator, the same
 /// on every platform.
@@ -32,18 +32,32 @@ impl Rng {
     }
 }
 
+/// Sleeps until `at`; false when an interrupt asked the run to stop first.
+pub async fn sleep_until(at: Instant) -> bool {
+    loop {
+        if crate::stop::requested() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= at {
+            return true;
+        }
+        tokio::time::sleep((at - now).min(Duration::from_millis(200))).await;
+    }
+}
+
 /// One request as the load generator saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRecord {
-    /// When it was sent, seconds since the run started.
+    /// When it was sent - for open-loop load, when it should have been
+    /// sent - in seconds since the run started.
     pub time_s: f64,
     /// Request type (`home`, `product`, ... or a chain/route name).
     pub request: String,
+    /// From `time_s` to the end of the response's body.
     pub latency_us: f64,
     /// HTTP status; 0 when no response came (connection error, timeout).
     pub status: u16,
-    /// Open loop: when it should have been sent (latency counts from here).
-    pub intended_s: Option<f64>,
 }
 
 /// Shared by the generator's tasks; cheap to clone.
@@ -51,57 +65,27 @@ pub struct RequestRecord {
 pub struct Recorder {
     epoch: Instant,
     records: Arc<Mutex<Vec<RequestRecord>>>,
-    labelled: Arc<Mutex<Vec<(String, RequestRecord)>>>,
 }
 
 impl Recorder {
     pub fn new(epoch: Instant) -> Self {
-        Self { epoch, records: Arc::default(), labelled: Arc::default() }
+        Self { epoch, records: Arc::default() }
     }
 
     pub fn since_epoch(&self, t: Instant) -> f64 {
         t.saturating_duration_since(self.epoch).as_secs_f64()
     }
 
-    /// A request answered now, timed from `from`; `scheduled` when `from`
-    /// is an open-loop send time rather than the actual one.
-    fn finished(&self, request: &str, from: Instant, scheduled: bool, status: u16) -> RequestRecord {
-        let time_s = self.since_epoch(from);
-        RequestRecord {
-            time_s,
+    /// A request answered now, timed from `from`: when a closed-loop
+    /// request was sent, or when an open-loop one should have been.
+    pub fn record(&self, request: &str, from: Instant, status: u16) {
+        let r = RequestRecord {
+            time_s: self.since_epoch(from),
             request: request.to_string(),
             latency_us: from.elapsed().as_secs_f64() * 1e6,
             status,
-            intended_s: scheduled.then_some(time_s),
-        }
-    }
-
-    /// A closed-loop request sent at `sent`.
-    pub fn record(&self, request: &str, sent: Instant, status: u16) {
-        let r = self.finished(request, sent, false, status);
+        };
         self.records.lock().unwrap().push(r);
-    }
-
-    /// A scheduled request: latency from its intended send time.
-    pub fn record_intended(&self, request: &str, intended: Instant, status: u16) {
-        let r = self.finished(request, intended, true, status);
-        self.records.lock().unwrap().push(r);
-    }
-
-    /// An open-loop request: latency from `intended`, kept under `label`
-    /// (its phase) and returned by [`Recorder::take_labelled`].
-    pub fn record_open(&self, request: &str, label: &str, intended: Instant, status: u16) {
-        let r = self.finished(request, intended, true, status);
-        self.labelled.lock().unwrap().push((label.to_string(), r));
-    }
-
-    /// The open-loop records of one label so far.
-    pub fn labelled(&self, label: &str) -> Vec<RequestRecord> {
-        self.labelled.lock().unwrap().iter().filter(|(l, _)| l == label).map(|(_, r)| r.clone()).collect()
-    }
-
-    pub fn take_labelled(&self) -> Vec<(String, RequestRecord)> {
-        std::mem::take(&mut *self.labelled.lock().unwrap())
     }
 
     pub fn take(&self) -> Vec<RequestRecord> {

@@ -27,8 +27,6 @@ pub struct Step {
     pub seed: u64,
     /// Distinct session cookies the tasks cycle through.
     pub sessions: usize,
-    /// Label recorded with every request of this step.
-    pub label: String,
 }
 
 /// Requests without an answer after this count as errors.
@@ -79,13 +77,17 @@ pub async fn send(client: &HttpClient, addr: SocketAddr, out: Outgoing<'_>) -> u
 
 /// Runs one step; every request is recorded with its intended time. The
 /// first request of a task counts from the task's intended time, later
-/// ones (add-then-checkout) from when they could be sent.
-pub async fn run(step: &Step, rec: &Recorder) {
+/// ones (add-then-checkout) from when they could be sent. Returns when the
+/// schedule began and how late each task was started (seconds): a
+/// generator that cannot keep up with its schedule shows up here, not as
+/// the system's latency alone.
+pub async fn run(step: &Step, rec: &Recorder) -> (Instant, Vec<f64>) {
     let client = client();
     let start = Instant::now();
     let mut rng = Rng(step.seed | 1);
     let mut t = 0.0;
     let mut tasks = JoinSet::new();
+    let mut lags = Vec::new();
     let mut n: u64 = step.seed.wrapping_mul(7919);
     loop {
         t += gap(step.rate, step.poisson, &mut rng);
@@ -93,9 +95,12 @@ pub async fn run(step: &Step, rec: &Recorder) {
             break;
         }
         let intended = start + Duration::from_secs_f64(t);
-        tokio::time::sleep_until(intended.into()).await;
+        if !super::sleep_until(intended).await {
+            break;
+        }
+        lags.push(intended.elapsed().as_secs_f64());
         n += 1;
-        let (client, rec, addr, label) = (client.clone(), rec.clone(), step.addr, step.label.clone());
+        let (client, rec, addr) = (client.clone(), rec.clone(), step.addr);
         let cookie = format!("shop_session=open{}.USD", n % step.sessions.max(1) as u64);
         tasks.spawn(async move {
             let mut from = intended;
@@ -108,12 +113,13 @@ pub async fn run(step: &Step, rec: &Recorder) {
                     body: Bytes::from(body),
                 };
                 let status = send(&client, addr, out).await;
-                rec.record_open(kind, &label, from, status);
+                rec.record(kind, from, status);
                 from = Instant::now();
             }
         });
     }
     while tasks.join_next().await.is_some() {}
+    (start, lags)
 }
 
 #[cfg(test)]

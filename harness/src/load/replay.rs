@@ -62,12 +62,14 @@ pub async fn run(addr: SocketAddr, schedule: Vec<Scheduled>, rec: &Recorder) {
     let mut tasks = JoinSet::new();
     for s in schedule {
         let intended = start + s.at;
-        tokio::time::sleep_until(intended.into()).await;
+        if !super::sleep_until(intended).await {
+            break;
+        }
         let (client, rec) = (client.clone(), rec.clone());
         tasks.spawn(async move {
             let out = Outgoing { method: "POST", path: s.path, content_type: s.content_type, cookie: None, body: s.body };
             let status = send(&client, addr, out).await;
-            rec.record_intended(s.request, intended, status);
+            rec.record(s.request, intended, status);
         });
     }
     while tasks.join_next().await.is_some() {}

@@ -1,5 +1,6 @@
 //! Reports from a run directory: statistics, `summary.md` and figures.
 
+pub mod estimate;
 pub mod figures;
 pub mod stats;
 pub mod summary;
@@ -13,8 +14,7 @@ use crate::results::RunData;
 pub fn regenerate(dir: &Path) -> Result<String, String> {
     let data = RunData::read(dir)?;
     let stats = stats::compute(&data);
-    let sweep = stats::sweep(&data);
-    std::fs::write(dir.join("summary.md"), summary::render(&data, &stats, &sweep)).map_err(|e| format!("summary.md: {e}"))?;
-    figures::draw_all(&data, &stats, &sweep, &dir.join("figures"))?;
-    Ok(summary::modes_table(&stats))
+    std::fs::write(dir.join("summary.md"), summary::render(&data, &stats)).map_err(|e| format!("summary.md: {e}"))?;
+    figures::draw_all(&data, &stats, &dir.join("figures"))?;
+    Ok(summary::headline_table(&data, &stats))
 }

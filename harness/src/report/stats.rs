@@ -1,11 +1,15 @@
-//! Numbers per mode, computed from a run's stored rows only.
+//! Numbers per (repeat, mode), computed from a run's stored rows only, and
+//! per mode over the repeats.
 
 use std::collections::BTreeMap;
 
-use crate::results::{ModeRun, RunData};
+use testkit::proc::CpuTimes;
 
-/// The paper's chain ids for Online Boutique's request types (WORKLOADS.md
-/// §1), for labels: `ch3 product`. Other request types keep their name.
+use super::estimate::{paired_ratio, Estimate};
+use crate::results::{ModeRun, ProbeRow, RunData};
+
+/// The paper's chain ids for Online Boutique's request types, for labels:
+/// `ch3 product`. Other request types keep their name.
 pub fn chain_label(request: &str) -> String {
     let ch = match request {
         "home" => "ch1",
@@ -26,28 +30,7 @@ pub const GROUPS: [&str; 5] = ["gateway", "sidecar", "function", "orchestrator",
 pub struct Latency {
     pub count: usize,
     pub p50_ms: f64,
-    pub p90_ms: f64,
     pub p99_ms: f64,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct ModeStats {
-    pub mode: String,
-    pub run: ModeRun,
-    pub requests: usize,
-    /// No response, or a 5xx.
-    pub errors: usize,
-    pub throughput: f64,
-    pub latency_all: Latency,
-    pub latency: BTreeMap<String, Latency>,
-    /// CPU-seconds in the measured phase, per group.
-    pub cpu_s: BTreeMap<String, f64>,
-    /// Mean cores with no load, per group.
-    pub idle_cores: BTreeMap<String, f64>,
-    /// Context switches (voluntary + involuntary) in the measured phase, per group.
-    pub switches: BTreeMap<String, u64>,
-    /// Counters by (source, scope, name) in the measured phase.
-    pub counters: BTreeMap<(String, String, String), f64>,
 }
 
 /// The `q` quantile of sorted values (nearest rank).
@@ -62,38 +45,122 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn latency(mut us: Vec<f64>) -> Latency {
     us.sort_by(f64::total_cmp);
     let ms = |q| quantile(&us, q) / 1e3;
-    Latency { count: us.len(), p50_ms: ms(0.5), p90_ms: ms(0.9), p99_ms: ms(0.99) }
+    Latency { count: us.len(), p50_ms: ms(0.5), p99_ms: ms(0.99) }
+}
+
+fn add(a: &mut CpuTimes, b: &CpuTimes) {
+    a.user += b.user;
+    a.nice += b.nice;
+    a.system += b.system;
+    a.idle += b.idle;
+    a.iowait += b.iowait;
+    a.irq += b.irq;
+    a.softirq += b.softirq;
+    a.steal += b.steal;
+}
+
+/// Which CPUs a per-CPU number belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuSet {
+    /// The CPUs the system under test was pinned to.
+    System,
+    /// The load generator's (and the harness's) CPUs.
+    Load,
+    /// Every CPU: the machine-wide cross-check.
+    Machine,
+}
+
+/// One mode in one repeat, over its headline phase (the measured load, or
+/// the sweep's common-rate probe).
+#[derive(Clone, Debug, Default)]
+pub struct ModeStats {
+    pub mode: String,
+    pub run: ModeRun,
+    pub requests: usize,
+    /// No response, or a 5xx.
+    pub errors: usize,
+    pub throughput: f64,
+    pub latency_all: Latency,
+    pub latency: BTreeMap<String, Latency>,
+    /// CPU-seconds by process (procfs utime + stime), per group.
+    pub cpu_s: BTreeMap<String, f64>,
+    /// Mean cores by process with no load, per group.
+    pub idle_cores: BTreeMap<String, f64>,
+    /// Context switches (voluntary + involuntary) by process, per group.
+    pub switches: BTreeMap<String, u64>,
+    /// `/proc/stat` time of the system's CPUs, of the load generator's CPUs and of all CPUs.
+    pub cpus_system: CpuTimes,
+    pub cpus_load: CpuTimes,
+    pub cpus_machine: CpuTimes,
+    /// Busy cores of the system's CPUs with no load (kernel included).
+    pub idle_system_cores: f64,
+    /// The system under test and the load generator ran on CPUs of their own.
+    pub pinned_apart: bool,
+    /// Counters by (source, scope, name); per-CPU interrupt rows are summed
+    /// into the scopes `system`, `load` and `machine`.
+    pub counters: BTreeMap<(String, String, String), f64>,
 }
 
 impl ModeStats {
-    pub fn cpu_total(&self) -> f64 {
+    pub fn secs(&self) -> f64 {
+        self.run.measure_s()
+    }
+
+    /// CPU-seconds of the system under test's processes (utime + stime).
+    pub fn cpu_by_process(&self) -> f64 {
         self.cpu_s.iter().filter(|(g, _)| *g != "load").fold(0.0, |a, (_, v)| a + v)
     }
 
-    /// CPU-seconds per 1 000 requests of the system under test (and of one group).
-    pub fn cpu_per_1000(&self, group: Option<&str>) -> f64 {
-        let cpu = match group {
-            Some(g) => self.cpu_s.get(g).copied().unwrap_or(0.0),
-            None => self.cpu_total(),
-        };
-        if self.requests == 0 {
-            0.0
+    /// CPU-seconds the system under test cost, kernel included: the busy
+    /// time of its CPUs when it had CPUs of its own; otherwise the whole
+    /// machine's busy time less the harness process (the load generator's
+    /// kernel work then stays in).
+    pub fn cpu_with_kernel(&self) -> f64 {
+        if self.pinned_apart {
+            self.cpus_system.busy()
         } else {
-            cpu * 1000.0 / self.requests as f64
+            (self.cpus_machine.busy() - self.cpu_s.get("load").copied().unwrap_or(0.0)).max(0.0)
         }
     }
 
+    /// How far the per-process sum is from the kernel-inclusive measure, relative to the latter.
+    pub fn cpu_gap(&self) -> f64 {
+        let k = self.cpu_with_kernel();
+        if k > 0.0 {
+            (k - self.cpu_by_process()) / k
+        } else {
+            0.0
+        }
+    }
+
+    /// Headline: CPU-seconds per 1 000 requests, kernel included.
+    pub fn cpu_per_1000(&self) -> f64 {
+        self.per_request(self.cpu_with_kernel()) * 1000.0
+    }
+
+    /// CPU-seconds per 1 000 requests of one group's processes.
+    pub fn group_cpu_per_1000(&self, group: &str) -> f64 {
+        self.per_request(self.cpu_s.get(group).copied().unwrap_or(0.0)) * 1000.0
+    }
+
+    /// Mean busy cores of the system under test (kernel included).
     pub fn cores(&self) -> f64 {
-        let s = self.run.measure_s();
+        let s = self.secs();
         if s > 0.0 {
-            self.cpu_total() / s
+            self.cpu_with_kernel() / s
         } else {
             0.0
         }
     }
 
-    pub fn idle_total(&self) -> f64 {
-        self.idle_cores.iter().filter(|(g, _)| *g != "load").fold(0.0, |a, (_, v)| a + v)
+    /// Mean busy cores of the load generator's CPUs.
+    pub fn load_cores(&self) -> f64 {
+        let s = self.secs();
+        if s > 0.0 {
+            self.cpus_load.busy() / s
+        } else {
+            0.0
+        }
     }
 
     pub fn per_request(&self, value: f64) -> f64 {
@@ -104,22 +171,24 @@ impl ModeStats {
         }
     }
 
-    /// The counters whose (source, scope, name) `keep` accepts, summed, per
-    /// measured request.
-    pub fn per_request_where(&self, keep: impl Fn(&str, &str, &str) -> bool) -> f64 {
+    pub fn per_second(&self, value: f64) -> f64 {
+        let s = self.secs();
+        if s > 0.0 {
+            value / s
+        } else {
+            0.0
+        }
+    }
+
+    /// The counters whose (source, scope, name) `keep` accepts, summed.
+    pub fn sum_where(&self, keep: impl Fn(&str, &str, &str) -> bool) -> f64 {
         // fold, not sum: an empty f64 sum is -0.0.
-        let total = self.counters.iter().filter(|((s, g, n), _)| keep(s, g, n)).fold(0.0, |a, (_, v)| a + v);
-        self.per_request(total)
+        self.counters.iter().filter(|((s, g, n), _)| keep(s, g, n)).fold(0.0, |a, (_, v)| a + v)
     }
 
-    /// Counters of `source` named `names` in processes of `groups`, per measured request.
+    /// Counters of `source` named `names` in processes of `groups`, per request.
     pub fn source_per_request(&self, source: &str, groups: &[&str], names: &[&str]) -> f64 {
-        self.per_request_where(|s, g, n| s == source && groups.contains(&g) && names.contains(&n))
-    }
-
-    /// eBPF events in processes of `groups`, per measured request.
-    pub fn ebpf_per_request(&self, groups: &[&str], events: &[&str]) -> f64 {
-        self.source_per_request("ebpf", groups, events)
+        self.per_request(self.sum_where(|s, g, n| s == source && groups.contains(&g) && names.contains(&n)))
     }
 
     /// Whether this run collected counters of `source` for the mode.
@@ -127,22 +196,31 @@ impl ModeStats {
         self.counters.keys().any(|(s, _, _)| s == source)
     }
 
-    /// Sum of counters of one source (all scopes), per measured request.
-    pub fn counter_per_request(&self, source: &str, name_filter: impl Fn(&str) -> bool) -> f64 {
-        self.per_request_where(|s, _, n| s == source && name_filter(n))
+    /// Interrupts of `source` (`irq` or `softirq`, optionally one `name`) on a CPU set.
+    pub fn interrupts(&self, source: &str, set: CpuSet, name: Option<&str>) -> f64 {
+        let scope = match set {
+            CpuSet::System => "system",
+            CpuSet::Load => "load",
+            CpuSet::Machine => "machine",
+        };
+        self.sum_where(|s, g, n| s == source && g == scope && name.is_none_or(|want| want == n))
     }
 }
 
-/// Per-mode statistics, in the manifest's mode order.
+/// Per-(repeat, mode) statistics, in the manifest's order.
 pub fn compute(data: &RunData) -> Vec<ModeStats> {
+    let m = &data.manifest;
+    let (system, load) = (m.system_cpus(), m.load_cpus());
     data.manifest
         .modes
         .iter()
         .map(|run| {
-            let mut s = ModeStats { mode: run.mode.clone(), run: run.clone(), ..Default::default() };
-            let measured: Vec<_> = data.requests.iter().filter(|r| r.mode == run.mode && r.measured()).collect();
+            let mine = |repeat: usize, mode: &str| repeat == run.repeat && mode == run.mode;
+            let phase = run.headline_phase();
+            let mut s = ModeStats { mode: run.mode.clone(), run: run.clone(), pinned_apart: m.pinned_apart(), ..Default::default() };
+            let measured: Vec<_> = data.requests.iter().filter(|r| mine(r.repeat, &r.mode) && r.phase == phase).collect();
             s.requests = measured.len();
-            s.errors = measured.iter().filter(|r| r.r.status == 0 || r.r.status >= 500).count();
+            s.errors = measured.iter().filter(|r| crate::experiment::search::is_error(r.r.status)).count();
             let secs = run.measure_s();
             s.throughput = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
             s.latency_all = latency(measured.iter().map(|r| r.r.latency_us).collect());
@@ -151,95 +229,143 @@ pub fn compute(data: &RunData) -> Vec<ModeStats> {
                 by_type.entry(r.r.request.clone()).or_default().push(r.r.latency_us);
             }
             s.latency = by_type.into_iter().map(|(k, v)| (k, latency(v))).collect();
-            // Idle CPU-seconds over the idle window (as sampled) become mean cores.
-            let mut idle_window: BTreeMap<&str, f64> = BTreeMap::new();
-            for c in data.cpu.iter().filter(|c| c.mode == run.mode) {
-                match c.phase.as_str() {
-                    "measure" => {
-                        *s.cpu_s.entry(c.s.group.clone()).or_default() += c.s.cpu_s;
-                        *s.switches.entry(c.s.group.clone()).or_default() += c.s.voluntary + c.s.involuntary;
-                    }
-                    "idle" => {
-                        *s.idle_cores.entry(c.s.group.clone()).or_default() += c.s.cpu_s;
-                        *idle_window.entry(&c.s.component).or_default() += c.s.interval_s;
-                    }
-                    _ => {}
+            let idle_secs = run.phase("idle").map_or(0.0, |p| p.secs());
+            for c in data.cpu.iter().filter(|c| mine(c.repeat, &c.mode)) {
+                if c.phase == phase {
+                    *s.cpu_s.entry(c.s.group.clone()).or_default() += c.s.cpu_s;
+                    *s.switches.entry(c.s.group.clone()).or_default() += c.s.voluntary + c.s.involuntary;
+                } else if c.phase == "idle" && idle_secs > 0.0 {
+                    *s.idle_cores.entry(c.s.group.clone()).or_default() += c.s.cpu_s / idle_secs;
                 }
             }
-            let window = idle_window.into_values().fold(0.0, f64::max);
-            for v in s.idle_cores.values_mut() {
-                *v = if window > 0.0 { *v / window } else { 0.0 };
+            let mut idle_system = CpuTimes::default();
+            for c in data.cpustat.iter().filter(|c| mine(c.repeat, &c.mode)) {
+                if c.phase == phase {
+                    add(&mut s.cpus_machine, &c.s.t);
+                    if system.contains(&c.s.cpu) {
+                        add(&mut s.cpus_system, &c.s.t);
+                    }
+                    if load.contains(&c.s.cpu) {
+                        add(&mut s.cpus_load, &c.s.t);
+                    }
+                } else if c.phase == "idle" && system.contains(&c.s.cpu) {
+                    add(&mut idle_system, &c.s.t);
+                }
             }
-            for k in data.counters.iter().filter(|k| k.mode == run.mode && k.phase == "measure") {
-                *s.counters.entry((k.source.clone(), k.scope.clone(), k.name.clone())).or_default() += k.value;
+            s.idle_system_cores = if idle_secs > 0.0 { idle_system.busy() / idle_secs } else { 0.0 };
+            for k in data.counters.iter().filter(|k| mine(k.repeat, &k.mode) && k.phase == phase) {
+                let cpu = k.scope.strip_prefix("cpu").and_then(|c| c.parse::<usize>().ok());
+                let scopes: Vec<&str> = match cpu {
+                    Some(c) => [("system", system.contains(&c)), ("load", load.contains(&c)), ("machine", true)]
+                        .into_iter()
+                        .filter(|(_, yes)| *yes)
+                        .map(|(s, _)| s)
+                        .collect(),
+                    None => vec![k.scope.as_str()],
+                };
+                for scope in scopes {
+                    *s.counters.entry((k.source.clone(), scope.to_string(), k.name.clone())).or_default() += k.value;
+                }
             }
             s
         })
         .collect()
 }
 
-/// One step of an open-loop sweep.
-#[derive(Clone, Debug)]
-pub struct SweepPoint {
+/// One mode's repeats, in the order of the experiment's mode list.
+pub struct ModeRepeats<'a> {
     pub mode: String,
-    /// Offered Online Boutique tasks per second.
-    pub offered: f64,
-    /// Requests answered (not 5xx) within the step, per second.
-    pub achieved_rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub error_pct: f64,
-    pub requests: usize,
+    pub label: String,
+    /// Indexed by repeat; None where the mode did not run ok.
+    pub by_repeat: Vec<Option<&'a ModeStats>>,
 }
 
-/// The sweep's points, per mode in manifest order and by offered rate.
-pub fn sweep(data: &RunData) -> Vec<SweepPoint> {
-    let Some(spec) = &data.manifest.profile.sweep else { return Vec::new() };
-    let mut out = Vec::new();
-    for run in &data.manifest.modes {
-        let mut by_rate: BTreeMap<String, Vec<&crate::load::RequestRecord>> = BTreeMap::new();
-        for r in data.requests.iter().filter(|r| r.mode == run.mode) {
-            if let Some(rate) = r.phase.strip_prefix("sweep ") {
-                by_rate.entry(rate.to_string()).or_default().push(&r.r);
+impl<'a> ModeRepeats<'a> {
+    pub fn ok(&self) -> impl Iterator<Item = &'a ModeStats> + '_ {
+        self.by_repeat.iter().flatten().copied()
+    }
+
+    /// `f` over the repeats that ran ok.
+    pub fn estimate(&self, f: impl Fn(&ModeStats) -> f64) -> Option<Estimate> {
+        Estimate::of(&self.ok().map(f).collect::<Vec<_>>())
+    }
+
+    /// `f` per repeat (None where the mode did not run ok).
+    pub fn per_repeat(&self, f: impl Fn(&ModeStats) -> f64) -> Vec<Option<f64>> {
+        self.by_repeat.iter().map(|s| s.map(&f)).collect()
+    }
+}
+
+/// The modes of the run with their repeats.
+pub fn by_mode<'a>(data: &RunData, stats: &'a [ModeStats]) -> Vec<ModeRepeats<'a>> {
+    let repeats = stats.iter().map(|s| s.run.repeat + 1).max().unwrap_or(0).max(data.manifest.repeats);
+    data.manifest
+        .mode_names()
+        .into_iter()
+        .map(|mode| {
+            let mut by_repeat = vec![None; repeats];
+            for s in stats.iter().filter(|s| s.mode == mode && s.run.ok() && s.requests > 0) {
+                by_repeat[s.run.repeat] = Some(s);
             }
-        }
-        let mut points: Vec<SweepPoint> = by_rate
-            .into_iter()
-            .filter_map(|(rate, recs)| {
-                let offered: f64 = rate.parse().ok()?;
-                let start = recs.iter().map(|r| r.time_s).fold(f64::MAX, f64::min);
-                let end = start + spec.step_s;
-                let ok = |r: &&&crate::load::RequestRecord| r.status > 0 && r.status < 500;
-                let in_time = recs.iter().filter(ok).filter(|r| r.time_s + r.latency_us / 1e6 <= end).count();
-                let errors = recs.iter().filter(|r| r.status == 0 || r.status >= 500).count();
-                let mut lat: Vec<f64> = recs.iter().map(|r| r.latency_us).collect();
-                lat.sort_by(f64::total_cmp);
-                Some(SweepPoint {
-                    mode: run.mode.clone(),
-                    offered,
-                    achieved_rps: in_time as f64 / spec.step_s,
-                    p50_ms: quantile(&lat, 0.5) / 1e3,
-                    p99_ms: quantile(&lat, 0.99) / 1e3,
-                    error_pct: 100.0 * errors as f64 / recs.len() as f64,
-                    requests: recs.len(),
-                })
-            })
-            .collect();
-        points.sort_by(|a, b| a.offered.total_cmp(&b.offered));
-        out.extend(points);
-    }
-    out
+            let label = stats.iter().find(|s| s.mode == mode).map_or_else(|| mode.clone(), |s| s.run.label.clone());
+            ModeRepeats { mode, label, by_repeat }
+        })
+        .collect()
 }
 
-/// The highest offered rate each mode sustained (p99 under the bound,
-/// under 1% errors), with the requests per second it achieved there.
-pub fn saturation(points: &[SweepPoint], p99_bound_ms: f64) -> BTreeMap<String, Option<(f64, f64)>> {
-    let mut out: BTreeMap<String, Option<(f64, f64)>> = BTreeMap::new();
-    for p in points {
-        let best = out.entry(p.mode.clone()).or_default();
-        if p.p99_ms <= p99_bound_ms && p.error_pct < 1.0 && best.is_none_or(|(o, _)| p.offered > o) {
-            *best = Some((p.offered, p.achieved_rps));
-        }
+/// `f(a) / f(b)` paired per repeat.
+pub fn ratio(a: &ModeRepeats, b: &ModeRepeats, f: impl Fn(&ModeStats) -> f64) -> Option<Estimate> {
+    let pairs: Vec<(Option<f64>, Option<f64>)> = a.per_repeat(&f).into_iter().zip(b.per_repeat(&f)).collect();
+    paired_ratio(&pairs)
+}
+
+/// A mode's saturation point in one repeat, from its probes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saturation {
+    /// Highest offered rate that passed (tasks/s), and the requests/s answered in time there.
+    pub offered: Option<f64>,
+    pub achieved_rps: Option<f64>,
+    /// No probe failed: the point is a lower bound.
+    pub lower_bound: bool,
+}
+
+/// Saturation per (repeat, mode): the highest passing probe; a lower bound
+/// when no probe failed or the generator fell behind (its flag says so).
+pub fn saturation(probes: &[ProbeRow], run: &ModeRun) -> Saturation {
+    let mine: Vec<&ProbeRow> = probes.iter().filter(|p| p.repeat == run.repeat && p.mode == run.mode).collect();
+    let best = mine.iter().filter(|p| p.passed).max_by(|a, b| a.offered.total_cmp(&b.offered));
+    // A probe the generator could not keep up with failed, but says nothing about the system.
+    let generator_limited = run.flags.iter().any(|f| f.starts_with("load generator limited"));
+    let any_failed = mine.iter().any(|p| !p.passed);
+    Saturation {
+        offered: best.map(|p| p.offered),
+        achieved_rps: best.map(|p| p.achieved_rps()),
+        lower_bound: best.is_some() && (!any_failed || generator_limited),
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturation_is_the_highest_passing_probe() {
+        let run = ModeRun { repeat: 0, mode: "s".into(), status: "ok".into(), ..Default::default() };
+        let probe = |offered: f64, passed: bool| ProbeRow {
+            repeat: 0,
+            mode: "s".into(),
+            phase: String::new(),
+            offered,
+            duration_s: 2.0,
+            tasks: 0,
+            stats: crate::experiment::search::ProbeStats { in_time: (offered * 2.2) as u64, ..Default::default() },
+            passed,
+        };
+        let probes = [probe(50.0, true), probe(100.0, true), probe(200.0, false), probe(150.0, true), probe(175.0, false)];
+        let s = saturation(&probes, &run);
+        assert_eq!((s.offered, s.achieved_rps, s.lower_bound), (Some(150.0), Some(165.0), false));
+        let never = saturation(&probes[..2], &run);
+        assert_eq!((never.offered, never.lower_bound), (Some(100.0), true));
+        assert_eq!(saturation(&[probe(50.0, false)], &run).offered, None);
+    }
 }

@@ -1,38 +1,98 @@
-//! `summary.md`: the run's tables and the paper's headline ratios next to
-//! ours, from the stored files only.
+//! `summary.md`: the run's tables, its ratios with their intervals, and the
+//! paper's numbers next to ours, from the stored files only.
 
 use std::fmt::Write;
 
-use super::stats::{ModeStats, SweepPoint, GROUPS};
+use super::estimate::{method, Estimate};
+use super::stats::{self, by_mode, CpuSet, ModeRepeats, ModeStats, GROUPS};
+use crate::experiment::search::Verdict;
 use crate::results::RunData;
 
 fn ms(v: f64) -> String {
     format!("{v:.2}")
 }
 
-fn find<'a>(stats: &'a [ModeStats], mode: &str) -> Option<&'a ModeStats> {
-    stats.iter().find(|s| s.mode == mode && s.run.ok() && s.requests > 0)
+fn show(e: Option<Estimate>, digits: usize) -> String {
+    e.map_or_else(|| "-".into(), |e| e.show(digits))
 }
 
-/// The modes table (also printed on stdout at the end of a run).
-pub fn modes_table(stats: &[ModeStats]) -> String {
+fn show_ratio(e: Option<Estimate>) -> String {
+    e.map_or_else(|| "not measured in this run".into(), |e| e.show_ratio())
+}
+
+fn find<'a, 'b>(modes: &'a [ModeRepeats<'b>], name: &str) -> Option<&'a ModeRepeats<'b>> {
+    modes.iter().find(|m| m.mode == name && m.ok().next().is_some())
+}
+
+/// What the headline CPU column measures.
+const CPU_HEADLINE: &str = "CPU-s / 1000 req (system CPUs, kernel included)";
+
+/// The headline table: per mode, over the repeats (also printed on stdout at the end of a run).
+pub fn headline_table(data: &RunData, stats: &[ModeStats]) -> String {
+    let modes = by_mode(data, stats);
+    let mut t = String::new();
+    if data.manifest.load_kind == "sweep" {
+        let rate = data.manifest.profile.sweep.as_ref().map_or(0.0, |s| s.start_rate);
+        let _ = writeln!(
+            t,
+            "| mode | saturation: offered tasks/s | achieved req/s there | p50 ms at {rate} tasks/s | p99 ms at {rate} tasks/s | {CPU_HEADLINE} at {rate} tasks/s |"
+        );
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|");
+        for m in &modes {
+            let sats: Vec<stats::Saturation> = m.ok().map(|s| stats::saturation(&data.probes, &s.run)).collect();
+            let bound = if sats.iter().any(|s| s.lower_bound) { ">= " } else { "" };
+            let offered = Estimate::of(&sats.iter().filter_map(|s| s.offered).collect::<Vec<_>>());
+            let achieved = Estimate::of(&sats.iter().filter_map(|s| s.achieved_rps).collect::<Vec<_>>());
+            let _ = writeln!(
+                t,
+                "| {} | {bound}{} | {bound}{} | {} | {} | {} |",
+                m.label,
+                show(offered, 0),
+                show(achieved, 1),
+                show(m.estimate(|s| s.latency_all.p50_ms), 2),
+                show(m.estimate(|s| s.latency_all.p99_ms), 2),
+                show(m.estimate(ModeStats::cpu_per_1000), 2),
+            );
+        }
+    } else {
+        let _ =
+            writeln!(t, "| mode | req/s (follows the load: not capacity) | p50 ms | p99 ms | {CPU_HEADLINE} | busy cores (system CPUs) |");
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|");
+        for m in &modes {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} | {} |",
+                m.label,
+                show(m.estimate(|s| s.throughput), 1),
+                show(m.estimate(|s| s.latency_all.p50_ms), 2),
+                show(m.estimate(|s| s.latency_all.p99_ms), 2),
+                show(m.estimate(ModeStats::cpu_per_1000), 2),
+                show(m.estimate(ModeStats::cores), 3),
+            );
+        }
+    }
+    t
+}
+
+/// Every (repeat, mode): throughput, latency and CPU.
+fn runs_table(stats: &[ModeStats]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | status | users | req/s | errors | p50 ms | p99 ms | CPU cores | CPU-s / 1000 req (gateway / sidecar / function / orchestrator) | idle cores | load gen cores |"
+        "| mode | repeat | status | users | req/s | errors | p50 ms | p99 ms | busy cores (system CPUs) | {CPU_HEADLINE} | CPU-s / 1000 req by process (gateway / sidecar / function / orchestrator) | idle busy cores (system CPUs) | load generator CPUs busy cores |"
     );
-    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+    let _ = writeln!(t, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
     for s in stats {
         let groups: Vec<String> = GROUPS[..4]
             .iter()
-            .map(|g| if s.cpu_s.contains_key(*g) { format!("{:.2}", s.cpu_per_1000(Some(g))) } else { "-".into() })
+            .map(|g| if s.cpu_s.contains_key(*g) { format!("{:.2}", s.group_cpu_per_1000(g)) } else { "-".into() })
             .collect();
-        let load = s.cpu_s.get("load").copied().unwrap_or(0.0) / s.run.measure_s().max(1e-9);
         let flags = if s.run.flags.is_empty() { String::new() } else { format!(" ({})", s.run.flags.join("; ")) };
         let _ = writeln!(
             t,
-            "| {} | {}{} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} ({}) | {:.3} | {:.2} |",
+            "| {} | {} | {}{} | {} | {:.1} | {} | {} | {} | {:.3} | {:.2} | {} | {:.3} | {:.2} |",
             s.run.label,
+            s.run.repeat + 1,
             s.run.status,
             flags,
             if s.run.users > 0 { s.run.users.to_string() } else { "-".into() },
@@ -41,222 +101,367 @@ pub fn modes_table(stats: &[ModeStats]) -> String {
             ms(s.latency_all.p50_ms),
             ms(s.latency_all.p99_ms),
             s.cores(),
-            s.cpu_per_1000(None),
+            s.cpu_per_1000(),
             groups.join(" / "),
-            s.idle_total(),
-            load,
+            s.idle_system_cores,
+            s.load_cores(),
         );
     }
     t
 }
 
-fn latency_table(stats: &[ModeStats]) -> String {
-    let mut types: Vec<&String> = stats.iter().flat_map(|s| s.latency.keys()).collect();
-    types.sort_by_key(|t| super::stats::chain_label(t));
+/// The per-process sum next to the system CPUs' busy time, flagged where they differ by more than 10%.
+fn cpu_table(stats: &[ModeStats]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| mode | repeat | by process: gateway / sidecar / function / orchestrator (CPU-s) | by process, sum | system CPUs: user / nice / system / irq / softirq (CPU-s) | busy | steal | not in the per-process sum |"
+    );
+    let _ = writeln!(t, "|---|---:|---|---:|---|---:|---:|---:|");
+    for s in stats.iter().filter(|s| s.requests > 0) {
+        let groups: Vec<String> = GROUPS[..4].iter().map(|g| s.cpu_s.get(*g).map_or("-".into(), |v| format!("{v:.2}"))).collect();
+        let c = &s.cpus_system;
+        let gap = s.cpu_gap();
+        let flag = if gap.abs() > 0.10 { " **> 10%**" } else { "" };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:.2} | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.2} | {:.0}%{flag} |",
+            s.mode,
+            s.run.repeat + 1,
+            groups.join(" / "),
+            s.cpu_by_process(),
+            c.user,
+            c.nice,
+            c.system,
+            c.irq,
+            c.softirq,
+            s.cpu_with_kernel(),
+            c.steal,
+            gap * 100.0,
+        );
+    }
+    t
+}
+
+fn latency_table(modes: &[ModeRepeats]) -> String {
+    let mut types: Vec<&String> = modes.iter().flat_map(|m| m.ok().flat_map(|s| s.latency.keys())).collect();
+    types.sort_by_key(|t| stats::chain_label(t));
     types.dedup();
     let mut t = String::new();
     let _ = writeln!(
         t,
         "| request type | {} |",
-        stats.iter().map(|s| format!("{} p50 / p90 / p99 ms (n)", s.mode)).collect::<Vec<_>>().join(" | ")
+        modes.iter().map(|m| format!("{} p50 / p99 ms (requests)", m.mode)).collect::<Vec<_>>().join(" | ")
     );
-    let _ = writeln!(t, "|---|{}", "---:|".repeat(stats.len()));
+    let _ = writeln!(t, "|---|{}", "---:|".repeat(modes.len()));
     for ty in types {
-        let cells: Vec<String> = stats
+        let cells: Vec<String> = modes
             .iter()
-            .map(|s| match s.latency.get(ty) {
-                Some(l) => format!("{} / {} / {} ({})", ms(l.p50_ms), ms(l.p90_ms), ms(l.p99_ms), l.count),
-                None => "-".into(),
+            .map(|m| {
+                let has = |s: &ModeStats| s.latency.contains_key(ty);
+                if !m.ok().any(has) {
+                    return "-".into();
+                }
+                let get = |f: fn(&stats::Latency) -> f64| m.estimate(|s| s.latency.get(ty).map_or(f64::NAN, f));
+                let n: usize = m.ok().filter_map(|s| s.latency.get(ty)).map(|l| l.count).sum();
+                format!("{} / {} ({n})", show(get(|l| l.p50_ms), 2), show(get(|l| l.p99_ms), 2))
             })
             .collect();
-        let _ = writeln!(t, "| {} | {} |", super::stats::chain_label(ty), cells.join(" | "));
+        let _ = writeln!(t, "| {} | {} |", stats::chain_label(ty), cells.join(" | "));
     }
     t
 }
 
-fn counters_table(stats: &[ModeStats]) -> String {
+fn interrupts_table(modes: &[ModeRepeats], pinned: bool) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | context switches / req (gateway / sidecar / function / orchestrator) | perf: switches / migrations per req (system under test) | hard IRQs / req | NET_RX / req | NET_TX / req | softirqs / req (all) |"
+        "| mode | context switches / req by process (gateway / sidecar / function / orchestrator) | perf: switches / migrations per req | hard IRQs / req: system CPUs / load CPUs (machine) | hard IRQs / s: system CPUs / load CPUs | softirqs / req: system CPUs / load CPUs (machine) | NET_RX softirqs / req: system CPUs / load CPUs |"
     );
     let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|");
-    for s in stats.iter().filter(|s| s.requests > 0) {
+    for m in modes {
+        if m.ok().next().is_none() {
+            continue;
+        }
+        let e = |f: &dyn Fn(&ModeStats) -> f64, d: usize| show(m.estimate(f), d);
         let sw: Vec<String> = GROUPS[..4]
             .iter()
-            .map(|g| s.switches.get(*g).map(|v| format!("{:.1}", s.per_request(*v as f64))).unwrap_or("-".into()))
+            .map(|g| {
+                if m.ok().any(|s| s.switches.contains_key(*g)) {
+                    e(&|s| s.per_request(*s.switches.get(*g).unwrap_or(&0) as f64), 1)
+                } else {
+                    "-".into()
+                }
+            })
             .collect();
-        let sut = |event: &str| s.per_request_where(|src, g, n| src == "perf" && g != "load" && n == event);
-        let perf = if s.has_source("perf") { format!("{:.1} / {:.2}", sut("context_switches"), sut("cpu_migrations")) } else { "-".into() };
+        let perf = if m.ok().any(|s| s.has_source("perf")) {
+            let sut = |event: &'static str| {
+                move |s: &ModeStats| s.per_request(s.sum_where(|src, g, n| src == "perf" && g != "load" && n == event))
+            };
+            format!("{} / {}", e(&sut("context_switches"), 1), e(&sut("cpu_migrations"), 2))
+        } else {
+            "-".into()
+        };
+        let per_req = |source: &'static str, name: Option<&'static str>| {
+            let f = |set: CpuSet| move |s: &ModeStats| s.per_request(s.interrupts(source, set, name));
+            if pinned {
+                format!("{} / {} ({})", e(&f(CpuSet::System), 2), e(&f(CpuSet::Load), 2), e(&f(CpuSet::Machine), 2))
+            } else {
+                format!("unpinned ({})", e(&f(CpuSet::Machine), 2))
+            }
+        };
+        let per_sec = {
+            let f = |set: CpuSet| move |s: &ModeStats| s.per_second(s.interrupts("irq", set, None));
+            if pinned {
+                format!("{} / {}", e(&f(CpuSet::System), 0), e(&f(CpuSet::Load), 0))
+            } else {
+                format!("unpinned ({})", e(&f(CpuSet::Machine), 0))
+            }
+        };
+        let net_rx = {
+            let f = |set: CpuSet| move |s: &ModeStats| s.per_request(s.interrupts("softirq", set, Some("NET_RX")));
+            if pinned {
+                format!("{} / {}", e(&f(CpuSet::System), 2), e(&f(CpuSet::Load), 2))
+            } else {
+                format!("unpinned ({})", e(&f(CpuSet::Machine), 2))
+            }
+        };
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            s.mode,
+            "| {} | {} | {perf} | {} | {per_sec} | {} | {net_rx} |",
+            m.mode,
             sw.join(" / "),
-            perf,
-            s.counter_per_request("irq", |_| true),
-            s.counter_per_request("softirq", |n| n == "NET_RX"),
-            s.counter_per_request("softirq", |n| n == "NET_TX"),
-            s.counter_per_request("softirq", |_| true),
+            per_req("irq", None),
+            per_req("softirq", None)
         );
     }
     t
 }
 
 /// The legs of the overhead audit: the front door (SPRIGHT gateway,
-/// Knative ingress) and the chain behind it.
+/// Knative ingress and activator) and the chain behind it.
 pub const EXTERNAL: &[&str] = &["gateway"];
 pub const CHAIN: &[&str] = &["sidecar", "function", "orchestrator"];
 
-/// Copies: socket sends (user to kernel) plus kernel-to-user copies.
-pub const COPIES: &[&str] = &["sock_send", "skb_copy_to_user"];
+/// Socket transfers between user space and the kernel, by what they carry.
+pub const PAYLOAD: &[&str] = &["payload_send", "payload_recv"];
+pub const DESCRIPTORS: &[&str] = &["descriptor_send", "descriptor_recv"];
 pub const SWITCHES: &[&str] = &["switch_out"];
 pub const STACK: &[&str] = &["netif_receive_skb", "net_dev_xmit"];
 
-fn audit_table(stats: &[ModeStats]) -> String {
+fn bytes_of(events: &[&str]) -> Vec<String> {
+    events.iter().map(|e| format!("{e}_bytes")).collect()
+}
+
+fn audit_table(modes: &[ModeRepeats]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | leg | copies | bytes copied | context switches | hard IRQs | soft IRQs | protocol stack passes | serializations | deserializations |"
+        "| mode | leg | payload transfers | payload bytes | descriptor / control transfers | descriptor bytes | context switches | protocol stack passes | serializations | deserializations |"
     );
     let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for s in stats.iter().filter(|s| s.requests > 0 && s.has_source("ebpf")) {
+    let (payload_bytes, descriptor_bytes) = (bytes_of(PAYLOAD), bytes_of(DESCRIPTORS));
+    for m in modes.iter().filter(|m| m.ok().any(|s| s.has_source("ebpf"))) {
         for (leg, groups) in [("external", EXTERNAL), ("chain", CHAIN)] {
-            let irqs = if leg == "external" {
-                (format!("{:.2}", s.counter_per_request("irq", |_| true)), format!("{:.2}", s.counter_per_request("softirq", |_| true)))
-            } else {
-                ("(machine-wide)".into(), "(machine-wide)".into())
-            };
-            let wire = |name: &str| {
-                if s.has_source("runtime") {
-                    format!("{:.2}", s.source_per_request("runtime", groups, &[name]))
-                } else {
-                    "n/i".to_string()
-                }
-            };
+            let e =
+                |source: &'static str, names: Vec<&str>, d: usize| show(m.estimate(|s| s.source_per_request(source, groups, &names)), d);
+            let wire =
+                |name: &'static str| if m.ok().any(|s| s.has_source("runtime")) { e("runtime", vec![name], 2) } else { "n/i".into() };
             let _ = writeln!(
                 t,
-                "| {} | {leg} | {:.2} | {:.0} | {:.2} | {} | {} | {:.2} | {} | {} |",
-                s.mode,
-                s.ebpf_per_request(groups, COPIES),
-                s.ebpf_per_request(groups, &["sock_send_bytes", "skb_copy_to_user_bytes"]),
-                s.ebpf_per_request(groups, SWITCHES),
-                irqs.0,
-                irqs.1,
-                s.ebpf_per_request(groups, STACK),
+                "| {} | {leg} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                m.mode,
+                e("ebpf", PAYLOAD.to_vec(), 2),
+                e("ebpf", payload_bytes.iter().map(String::as_str).collect(), 0),
+                e("ebpf", DESCRIPTORS.to_vec(), 2),
+                e("ebpf", descriptor_bytes.iter().map(String::as_str).collect(), 0),
+                e("ebpf", SWITCHES.to_vec(), 2),
+                e("ebpf", STACK.to_vec(), 2),
                 wire("serializations"),
                 wire("deserializations"),
             );
         }
     }
-    let _ = writeln!(t, "| paper: Knative | whole chain | 15 | | 15 | 25 (hard + soft) | | 12 | 8 | 7 |");
-    let _ = writeln!(t, "| paper: SPRIGHT | whole chain (0 copies, 0 stack passes, 0 (de)serializations inside) | 3 | | 7 | 11 (hard + soft) | | 3 | 2 | 1 |");
+    let _ = writeln!(t, "| paper: Knative | whole chain | 15 copies | | | | 15 | 12 | 8 | 7 |");
+    let _ = writeln!(
+        t,
+        "| paper: SPRIGHT | whole chain (0 copies, 0 stack passes, 0 (de)serializations inside) | 3 copies | | | | 7 | 3 | 2 | 1 |"
+    );
     t
 }
 
-/// (claim, paper's ratio, our ratio or why there is none, note)
-fn ratios(stats: &[ModeStats]) -> Vec<(String, String, String, String)> {
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
-        _ => "not measured in this run".into(),
-    };
-    let s = find(stats, "s-spright");
-    let d = find(stats, "d-spright");
-    let k = find(stats, "knative");
-    let g = find(stats, "grpc");
-    let tput = |m: Option<&ModeStats>| m.map(|m| m.throughput);
-    let p99 = |m: Option<&ModeStats>| m.map(|m| m.latency_all.p99_ms);
-    let cpu = |m: Option<&ModeStats>| m.map(|m| m.cpu_per_1000(None));
-    let closed = "closed loop: throughput follows the users each mode was given (the paper's 5:1), not capacity";
-    vec![
-        ("throughput S-SPRIGHT / Knative".into(), "6x".into(), ratio(tput(s), tput(k)), closed.into()),
-        ("throughput S-SPRIGHT / gRPC".into(), "5x".into(), ratio(tput(s), tput(g)), closed.into()),
-        (
-            "tail latency (p99) Knative / S-SPRIGHT".into(),
-            "up to 70x (Knative overloaded)".into(),
-            ratio(p99(k), p99(s)),
-            "our Knative is a local model at 1/100 of the paper's users; it is overloaded only if the profile pushes it there".into(),
-        ),
-        (
-            "CPU Knative / S-SPRIGHT (per request)".into(),
-            "~8.7x (26 vs 3 cores at 6x less load: ~50x per request)".into(),
-            ratio(cpu(k), cpu(s)),
-            "per request, so different loads compare; one 2-core machine, the model's ingress is not Envoy".into(),
-        ),
-        ("CPU gRPC / S-SPRIGHT (per request)".into(), "~12x (36 vs 3 cores)".into(), ratio(cpu(g), cpu(s)), "per request".into()),
-        (
-            "CPU D-SPRIGHT / S-SPRIGHT (per request)".into(),
-            "~3.7x (11 vs 3 cores)".into(),
-            ratio(cpu(d), cpu(s)),
-            "11 pollers on the cores given to the system: every poller spins, so this grows as load falls".into(),
-        ),
-    ]
+/// The paper's Online Boutique numbers: requests/s and cores per mode
+/// (~5 500 req/s for S- and D-SPRIGHT; Knative and gRPC derived from "6x"
+/// and "5x"). A table entry each, not code.
+const PAPER_BOUTIQUE: [(&str, f64, f64); 4] =
+    [("s-spright", 5500.0, 3.0), ("d-spright", 5500.0, 11.0), ("knative", 5500.0 / 6.0, 26.0), ("grpc", 5500.0 / 5.0, 36.0)];
+
+/// Cores at a stated load, and CPU per request, each against the paper's.
+fn paper_table(modes: &[ModeRepeats]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "| mode | paper: cores at req/s | paper: CPU-ms per request (derived) | here: busy cores (system CPUs) at req/s | here: CPU-ms per request (kernel included) |");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+    for (mode, rps, cores) in PAPER_BOUTIQUE {
+        let Some(m) = find(modes, mode) else { continue };
+        let _ = writeln!(
+            t,
+            "| {mode} | {cores:.0} at ~{rps:.0} | {:.2} | {} at {} | {} |",
+            cores / rps * 1e3,
+            show(m.estimate(ModeStats::cores), 3),
+            show(m.estimate(|s| s.throughput), 1),
+            show(m.estimate(|s| s.cpu_per_1000()), 3),
+        );
+    }
+    t
 }
 
-fn sweep_section(data: &RunData, points: &[SweepPoint]) -> String {
+/// (claim, paper, measured here, note) for the headline ratios of this run.
+fn ratio_rows(data: &RunData, modes: &[ModeRepeats]) -> Vec<[String; 4]> {
+    let get = |name| find(modes, name);
+    let (s, d, e, k, g) = (get("s-spright"), get("d-spright"), get("e-spright"), get("knative"), get("grpc"));
+    let r = |a: Option<&ModeRepeats>, b: Option<&ModeRepeats>, f: fn(&ModeStats) -> f64| match (a, b) {
+        (Some(a), Some(b)) => show_ratio(stats::ratio(a, b, f)),
+        _ => "not measured in this run".into(),
+    };
+    let cpu: fn(&ModeStats) -> f64 = ModeStats::cpu_per_1000;
+    let p99: fn(&ModeStats) -> f64 = |s| s.latency_all.p99_ms;
+    let sweep = data.manifest.load_kind == "sweep";
+    let at = if sweep { "at the common offered rate (same load for every mode)" } else { "at each mode's own load in this run" };
+    let mut rows = Vec::new();
+    if sweep {
+        let sat = |a: Option<&ModeRepeats>, b: Option<&ModeRepeats>| -> String {
+            let (Some(a), Some(b)) = (a, b) else { return "not measured in this run".into() };
+            let per_repeat = |m: &ModeRepeats| -> Vec<(Option<f64>, bool)> {
+                m.by_repeat
+                    .iter()
+                    .map(|s| {
+                        s.map_or((None, false), |s| {
+                            let sat = stats::saturation(&data.probes, &s.run);
+                            (sat.achieved_rps, sat.lower_bound)
+                        })
+                    })
+                    .collect()
+            };
+            let (pa, pb) = (per_repeat(a), per_repeat(b));
+            if pb.iter().any(|(_, lb)| *lb) {
+                return "inconclusive (the second mode never saturated)".into();
+            }
+            let pairs: Vec<(Option<f64>, Option<f64>)> = pa.iter().zip(&pb).map(|(x, y)| (x.0, y.0)).collect();
+            let lower = if pa.iter().any(|(_, lb)| *lb) { ">= " } else { "" };
+            format!("{lower}{}", show_ratio(super::estimate::paired_ratio(&pairs)))
+        };
+        rows.push([
+            "saturation throughput S-SPRIGHT / Knative".into(),
+            "6x".into(),
+            sat(s, k),
+            "achieved req/s at each mode's saturation point".into(),
+        ]);
+        rows.push([
+            "saturation throughput S-SPRIGHT / gRPC".into(),
+            "5x".into(),
+            sat(s, g),
+            "achieved req/s at each mode's saturation point".into(),
+        ]);
+        rows.push(["saturation throughput E-SPRIGHT / Knative".into(), "-".into(), sat(e, k), "E-SPRIGHT is ours".into()]);
+    } else {
+        rows.push([
+            "throughput".into(),
+            "6x (S-SPRIGHT / Knative), 5x (/ gRPC)".into(),
+            "not measured by this run".into(),
+            "a closed-loop run's throughput follows the users given to each mode; capacity comes from `--sweep`".into(),
+        ]);
+    }
+    rows.push(["p99 latency Knative / S-SPRIGHT".into(), "up to 70x (Knative overloaded)".into(), r(k, s, p99), at.into()]);
+    rows.push(["p99 latency gRPC / S-SPRIGHT".into(), "-".into(), r(g, s, p99), at.into()]);
+    let boutique = data.manifest.workload == "boutique";
+    let stz = get("knative-stz");
+    for (claim, a, b) in [
+        ("Knative / S-SPRIGHT", k, s),
+        ("Knative scale-to-zero / S-SPRIGHT", stz, s),
+        ("gRPC / S-SPRIGHT", g, s),
+        ("D-SPRIGHT / S-SPRIGHT", d, s),
+        ("E-SPRIGHT / S-SPRIGHT", e, s),
+    ] {
+        if a.is_none() {
+            continue;
+        }
+        let paper = PAPER_BOUTIQUE
+            .iter()
+            .find(|(m, ..)| boutique && a.is_some_and(|a| a.mode == *m))
+            .map_or("-".into(), |(_, rps, cores)| format!("{:.1}x (derived: cores / req/s)", (cores / rps) / (3.0 / 5500.0)));
+        rows.push([format!("CPU per request {claim} (kernel included)"), paper, r(a, b, cpu), at.into()]);
+    }
+    rows
+}
+
+fn sweep_section(data: &RunData, modes: &[ModeRepeats]) -> String {
     let mut t = String::new();
     let Some(spec) = &data.manifest.profile.sweep else { return t };
     let _ = writeln!(
         t,
-        "## Open-loop rate sweep\n\nOnline Boutique mix tasks (1-2 requests each) at each offered rate for {} s, {} arrivals, {} sessions; \
-         latency from each task's intended send time (no coordinated omission); achieved = requests answered (not 5xx) within the step.\n",
-        spec.step_s, spec.arrivals, spec.sessions
+        "## Open-loop saturation search\n\nOnline Boutique mix tasks (1-2 requests each), {} arrivals, {} sessions. Per mode: a {} s warm-up and a {} s probe at the common rate ({} tasks/s), then {} s probes: the rate grows {}x until a probe fails (or shrinks until one passes), then bisects between the highest pass and the lowest failure until they are within {:.0}%; at most {} s of probes. A probe passes with p99 <= {} ms and < 1% errors; one whose generator sent late (p99 lag > {} ms) ends the search with a lower bound. Latency counts from each task's intended send time (no coordinated omission); achieved = requests answered (not 5xx) within the probe.\n",
+        spec.arrivals,
+        spec.sessions,
+        data.manifest.profile.warmup_s,
+        spec.common_s,
+        spec.start_rate,
+        spec.step_s,
+        spec.growth,
+        spec.tolerance * 100.0,
+        spec.max_search_s,
+        spec.p99_bound_ms,
+        spec.p99_bound_ms / 10.0
     );
-    let _ = writeln!(t, "| mode | offered tasks/s | achieved req/s | p50 ms | p99 ms | errors % | requests |");
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
-    for p in points {
-        let _ = writeln!(
-            t,
-            "| {} | {} | {:.1} | {} | {} | {:.2} | {} |",
-            p.mode,
-            p.offered,
-            p.achieved_rps,
-            ms(p.p50_ms),
-            ms(p.p99_ms),
-            p.error_pct,
-            p.requests
-        );
-    }
-    let sat = super::stats::saturation(points, spec.p99_bound_ms);
-    let _ = writeln!(t, "\n### Saturation points (p99 <= {} ms, errors < 1%)\n", spec.p99_bound_ms);
-    let _ = writeln!(t, "| mode | highest sustained offered tasks/s | achieved req/s there |");
-    let _ = writeln!(t, "|---|---:|---:|");
-    let top = spec.rates.iter().copied().fold(0.0, f64::max);
-    let unsaturated = |m: &str| sat.get(m).copied().flatten().is_some_and(|(o, _)| o >= top);
-    for (mode, s) in &sat {
-        match s {
-            Some((o, a)) if *o >= top => {
-                let _ = writeln!(t, "| {mode} | >= {o} (never saturated: raise the rates) | {a:.1} |");
-            }
-            Some((o, a)) => {
-                let _ = writeln!(t, "| {mode} | {o} | {a:.1} |");
-            }
-            None => {
-                let _ = writeln!(t, "| {mode} | none of the offered rates | - |");
-            }
+    let _ = writeln!(
+        t,
+        "| mode | repeat | probe | offered tasks/s | achieved req/s | p50 ms | p99 ms | errors % | generator lag p99 ms | verdict |"
+    );
+    let _ = writeln!(t, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
+    for m in modes {
+        let mut probes: Vec<&crate::results::ProbeRow> = data.probes.iter().filter(|p| p.mode == m.mode).collect();
+        probes.sort_by_key(|p| p.repeat);
+        for p in probes {
+            let verdict = match p.stats.verdict(spec.p99_bound_ms) {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "fail",
+                Verdict::GeneratorBehind => "generator behind",
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {:.1} | {} | {} | {:.2} | {:.2} | {verdict} |",
+                p.mode,
+                p.repeat + 1,
+                p.phase,
+                p.offered,
+                p.achieved_rps(),
+                ms(p.stats.p50_ms),
+                ms(p.stats.p99_ms),
+                p.error_pct(),
+                p.stats.send_lag_p99_ms
+            );
         }
     }
-    let rps = |m: &str| sat.get(m).copied().flatten().map(|(_, a)| a);
-    // A mode that never saturated only bounds the ratio.
-    let ratio = |a: &str, b: &str| match (rps(a), rps(b)) {
-        (Some(_), Some(_)) if unsaturated(b) => "inconclusive (the second mode never saturated)".to_string(),
-        (Some(x), Some(y)) if y > 0.0 && unsaturated(a) => format!(">= {:.1}x", x / y),
-        (Some(x), Some(y)) if y > 0.0 => format!("{:.1}x", x / y),
-        _ => "not measured".into(),
-    };
-    let _ = writeln!(t, "\n| saturation throughput | paper | measured here |\n|---|---|---|");
-    let _ = writeln!(t, "| S-SPRIGHT / Knative | 6x | {} |", ratio("s-spright", "knative"));
-    let _ = writeln!(t, "| S-SPRIGHT / gRPC | 5x | {} |", ratio("s-spright", "grpc"));
-    let _ = writeln!(t, "| E-SPRIGHT / Knative | - | {} |", ratio("e-spright", "knative"));
     t
 }
 
-pub fn render(data: &RunData, stats: &[ModeStats], sweep: &[SweepPoint]) -> String {
+/// Where the Knative model is cheaper or dearer than Knative itself.
+const KNATIVE_NOTE: &str = "\"knative\" is a local model of Knative Serving's data path (ingress, queue-proxies, containers as processes), not Knative. \
+Cheaper than Knative: no Kubernetes, no kube-proxy/iptables, no container runtime or cgroup/namespace switches, an ingress that is a small Rust proxy rather than Envoy, \
+and (knative-stz) a cold start that is a process spawn padded to the profile's `cold_start_ms` rather than pod scheduling and an image start. \
+Dearer than Knative: its proxies buffer whole request and response bodies (Envoy and the queue-proxy stream them), \
+and all of its 20+ processes share the system's core(s) here, where a cluster spreads them over many cores.";
+
+pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     let m = &data.manifest;
+    let modes = by_mode(data, stats);
     let mut out = String::new();
     let _ = writeln!(out, "# {} - run of {}\n", m.experiment, m.started_at);
     if m.build_profile != "release" {
         let _ = writeln!(out, "**WARNING: UNOPTIMIZED BUILD ({}). These numbers are not valid measurements.**\n", m.build_profile);
+    }
+    if m.reference {
+        let dirty = if m.git_revision.ends_with("-dirty") { " **with uncommitted changes (--allow-dirty)**" } else { "" };
+        let _ = writeln!(out, "Reference run, from commit {}{dirty}.\n", m.git_revision.trim_end_matches("-dirty"));
     }
     let _ = writeln!(out, "Profile `{}`: {}\n", m.profile_name, m.profile.note.trim());
     let _ = writeln!(
@@ -274,55 +479,107 @@ pub fn render(data: &RunData, stats: &[ModeStats], sweep: &[SweepPoint]) -> Stri
         m.profile.pin.system,
         m.seed
     );
-    let _ =
-        writeln!(out, "\"knative\" is a local model of Knative Serving's data path (ingress, queue-proxies, containers), not Knative.\n");
-    for w in &m.warnings {
+    let _ = writeln!(out, "Repeats: {}.\n", method(m.repeats));
+    let _ = writeln!(out, "{KNATIVE_NOTE}\n");
+    let incomplete: Vec<String> =
+        m.modes.iter().filter(|r| !r.ok()).map(|r| format!("* **{}, repeat {}: {}**", r.mode, r.repeat + 1, r.status)).collect();
+    if !incomplete.is_empty() {
+        let _ = writeln!(out, "## Incomplete: modes that failed, were skipped or cut short\n\n{}\n", incomplete.join("\n"));
+    }
+    for w in m.warnings.iter().filter(|w| !m.modes.iter().any(|r| !r.ok() && w.contains(&r.status))) {
         let _ = writeln!(out, "* warning: {w}");
     }
-    if !m.warnings.is_empty() {
+    let _ = writeln!(out, "\n## Headline\n");
+    out.push_str(&headline_table(data, stats));
+    let cpu_note = if m.pinned_apart() {
+        "the busy time (user + nice + system + irq + softirq, `/proc/stat`) of the CPUs the system under test was pinned to, which includes the kernel's network work done for it in softirq context and by ksoftirqd"
+    } else {
+        "**unpinned run**: every CPU's busy time (`/proc/stat`) less the harness process's own CPU time, so the load generator's kernel work is included"
+    };
+    let headline_phase = if m.load_kind == "sweep" { "the probe at the common offered rate" } else { "the measured phase" };
+    let _ = writeln!(out, "\nOver {headline_phase}. CPU-s / 1000 requests is {cpu_note}. On one machine over loopback each side's kernel also processes the receive of what it sends, so the system's CPUs carry the receive work of its responses and the generator's CPU that of its requests.\n");
+    let _ = writeln!(out, "## Ratios\n\n| claim | paper | measured here | note |\n|---|---|---|---|");
+    for [claim, paper, ours, note] in ratio_rows(data, &modes) {
+        let _ = writeln!(out, "| {claim} | {paper} | {ours} | {note} |");
+    }
+    if m.workload == "boutique" {
+        let _ = writeln!(out, "\n## Next to the paper: cores at a stated load, and CPU per request\n");
+        out.push_str(&paper_table(&modes));
+        let _ = writeln!(out, "\nThe paper's cores are at its loads (~5 500 req/s for SPRIGHT, about a sixth of that for Knative): compare cores only with the load beside them; CPU per request compares across loads, though a system's cost per request also changes with load.\n");
+    }
+    if m.load_kind == "sweep" {
         out.push('\n');
+        out.push_str(&sweep_section(data, &modes));
     }
-    if data.manifest.load_kind == "sweep" {
-        out.push_str(&sweep_section(data, sweep));
-        let _ = writeln!(out, "\n## CPU and counters over the whole sweep\n");
-    }
-    let _ = writeln!(out, "## Throughput, latency and CPU (measured phase)\n");
-    out.push_str(&modes_table(stats));
+    let _ = writeln!(out, "\n## Every run: throughput, latency and CPU\n");
+    out.push_str(&runs_table(stats));
+    let _ = writeln!(out, "\n## CPU: by process and by the system's CPUs\n");
+    out.push_str(&cpu_table(stats));
     let _ = writeln!(
         out,
-        "\nCPU is utime + stime from procfs of every component process, summed per group over the measured phase; \
-         idle cores are measured with the deployment up and no load. The load generator (goose, in the harness process, with the collectors) is shown apart.\n"
+        "\nBy process: utime + stime (procfs) of every process of the system under test, sampled every {} ms and at every phase boundary, per component group. The system's CPUs: `/proc/stat` over the same window. The last column is the share of the CPUs' busy time not in the per-process sum - the kernel's work in interrupt context on their behalf (softirq network processing is charged to no process), and anything else that ran on those CPUs; **> 10%** marks where the per-process sum would understate the cost.\n",
+        m.sample_ms
     );
     let _ = writeln!(out, "## Latency per request type\n");
-    out.push_str(&latency_table(stats));
-    let _ = writeln!(out, "\n## Context switches and interrupts per request\n");
-    out.push_str(&counters_table(stats));
+    out.push_str(&latency_table(&modes));
+    let _ = writeln!(out, "\n## Context switches and interrupts\n");
+    out.push_str(&interrupts_table(&modes, m.pinned_apart()));
     let _ = writeln!(
         out,
-        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group, and software perf counters (`PERF_COUNT_SW_CONTEXT_SWITCHES`, `CPU_MIGRATIONS`, kernel included) over every thread of the system under test. Interrupts: machine-wide deltas of `/proc/interrupts` and `/proc/softirqs` over the measured phase divided by its requests (the load generator's share included: one machine).\n"
+        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group; perf (opt-in): software counters over every thread of the system under test. Interrupts: `/proc/interrupts` and `/proc/softirqs` per CPU, split into the CPUs the system under test was pinned to and the load generator's; the machine-wide figure in parentheses is the cross-check.\n"
     );
     let _ = writeln!(out, "## Overhead audit, per request\n");
     if stats.iter().any(|s| s.has_source("ebpf")) {
-        out.push_str(&audit_table(stats));
+        out.push_str(&audit_table(&modes));
         let _ = writeln!(
             out,
-            "\nMeasured with eBPF tracepoints per process (`system/bpf/audit.bpf.c`): copies = `sock:sock_send_length` (user to kernel) + \
-             `skb:skb_copy_datagram_iovec` (kernel to user); context switches = `sched:sched_switch` of the leg's processes; protocol stack passes = \
-             `net:netif_receive_skb` + `net:net_dev_xmit` in the leg's process context. External leg = the front door's processes (SPRIGHT \
-             gateway, Knative ingress; gRPC has none: its frontend is a function). IRQs are machine-wide (procfs) and shown on the external row. \
-             SPRIGHT's descriptor sends count as sends (16 bytes each): the payload itself is never copied. (De)serializations are \
-             counted by the runtimes themselves (`spright::wire`): one per message encoded or decoded at each layer in each process - \
-             an HTTP request or response parsed or written, a JSON RPC body, a protobuf message (n/i: not collected). The paper's rows are from the talk's slides (counted by hand, per chain).\n"
+            "\nMeasured per process with eBPF tracepoints (`system/bpf/audit.bpf.c`), then grouped: a transfer is one send or receive between user space and the kernel on a socket, whatever the path (`sock:sock_send_length`, `sock:sock_recv_length`, receives of sk_msg-redirected messages included), split by the socket: **descriptor / control** when the socket is in a sockmap (SPRIGHT's 16-byte descriptors), **payload** otherwise (HTTP, gRPC, JSON bodies). Context switches = `sched:sched_switch` of the leg's processes; protocol stack passes = `net:netif_receive_skb` + `net:net_dev_xmit` in the leg's process context. External leg = the front door's processes (SPRIGHT gateway, Knative ingress and activator - which in this model also carry every call between functions; gRPC has none: its frontend is a function). (De)serializations are counted by the runtimes, not by the kernel: one per message encoded or decoded at each layer in each process (n/i: not collected). Hard and soft IRQs are in the table above (per CPU set). The paper's rows are from the talk's slides (counted by hand, per chain).\n"
         );
     } else {
         let _ =
             writeln!(out, "Not collected in this run (the eBPF collector needs root and the `ebpf` collector in the experiment file).\n");
     }
-    let _ = writeln!(out, "## The paper's headline ratios and ours\n");
-    let _ = writeln!(out, "| claim | paper | measured here | note |");
-    let _ = writeln!(out, "|---|---|---|---|");
-    for (claim, paper, ours, note) in ratios(stats) {
-        let _ = writeln!(out, "| {claim} | {paper} | {ours} | {note} |");
-    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::fixture;
+
+    /// The fixture run three times, the machine 10% faster and 10% slower
+    /// in the second and third repeats (CPU time scaled for both modes).
+    fn three_repeats() -> RunData {
+        let base = fixture::run();
+        let mut d = base.clone();
+        d.manifest.repeats = 3;
+        (d.manifest.modes, d.requests, d.cpu, d.cpustat, d.counters) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (repeat, f) in [(0, 1.0), (1, 1.1), (2, 0.9)] {
+            d.manifest.modes.extend(base.manifest.modes.iter().map(|m| crate::results::ModeRun { repeat, ..m.clone() }));
+            d.requests.extend(base.requests.iter().map(|r| crate::results::RequestRow { repeat, ..r.clone() }));
+            d.cpu.extend(base.cpu.iter().map(|c| crate::results::CpuSample { repeat, ..c.clone() }));
+            d.counters.extend(base.counters.iter().map(|c| crate::results::CounterRow { repeat, ..c.clone() }));
+            d.cpustat.extend(base.cpustat.iter().map(|c| {
+                let mut c = crate::results::CpuStatSample { repeat, ..c.clone() };
+                let t = &mut c.s.t;
+                (t.user, t.system, t.softirq) = (t.user * f, t.system * f, t.softirq * f);
+                c
+            }));
+        }
+        d
+    }
+
+    #[test]
+    fn three_repeats_give_intervals_and_paired_ratios() {
+        let data = three_repeats();
+        let stats = stats::compute(&data);
+        let summary = render(&data, &stats);
+        let has = |s: &str| assert!(summary.contains(s), "summary lacks {s:?}:\n{summary}");
+        has("3 repeats, modes interleaved");
+        // CPU-s per 1000 requests 20, 22, 18: mean 20, sd 2, t(2) = 4.303.
+        has("| s-spright | 10.0 [10.0, 10.0] | 0.50 [0.50, 0.50] | 0.99 [0.99, 0.99] | 20.00 [15.03, 24.97] |");
+        // Drift scales both modes alike: the ratio, paired per repeat, does not move.
+        has("| CPU per request Knative / S-SPRIGHT (kernel included) | 52.0x (derived: cores / req/s) | 4.5x [4.5, 4.5] |");
+        assert_eq!(summary.matches("| s-spright | 1 | ok |").count() + summary.matches("| s-spright | 3 | ok |").count(), 2);
+    }
 }

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod load;
+pub mod proc;
+
+pub use proc::{children_of, process_tree, tree_cpu_seconds};
 
 pub const TRANSPORTS: [&str; 3] = ["skmsg", "eventring", "ring"];
 
@@ -263,50 +266,4 @@ impl Http {
         self.stream.read_exact(&mut body).ok()?;
         Some(HttpResponse { status, headers, body })
     }
-}
-
-/// The fields of `/proc/<pid>/stat` after the command name (field 3 on).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(stat.rsplit_once(')')?.1.split_whitespace().map(String::from).collect())
-}
-
-/// CPU time (user + system, seconds) of one process; 0 if it is gone.
-pub fn cpu_seconds(pid: u32) -> f64 {
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    stat_fields(pid).and_then(|f| Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tick)).unwrap_or(0.0)
-}
-
-/// Every process with its parent, from one scan of /proc.
-fn parents() -> Vec<(u32, u32)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter_map(|p| Some((p, stat_fields(p)?.get(1)?.parse::<u32>().ok()?)))
-        .collect()
-}
-
-/// The direct children of `pid`.
-pub fn children_of(pid: u32) -> Vec<u32> {
-    parents().into_iter().filter(|&(_, pp)| pp == pid).map(|(p, _)| p).collect()
-}
-
-/// CPU time (user + system, seconds) of a process and all its descendants.
-pub fn tree_cpu_seconds(root: u32) -> f64 {
-    process_tree(root).into_iter().map(cpu_seconds).sum()
-}
-
-/// `root` and its descendants.
-pub fn process_tree(root: u32) -> Vec<u32> {
-    let parents = parents();
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let p = tree[i];
-        tree.extend(parents.iter().filter(|&&(_, pp)| pp == p).map(|&(c, _)| c));
-        i += 1;
-    }
-    tree
 }

@@ -23,7 +23,7 @@ const PHASE: Duration = Duration::from_secs(6);
 const WORKERS: usize = 16;
 
 fn cpu_by_process(sp: &Spright) -> BTreeMap<String, f64> {
-    let cpu = testkit::cpu_seconds;
+    let cpu = testkit::proc::cpu_seconds_or_zero;
     let mut m = BTreeMap::new();
     m.insert("gateway+control".to_string(), cpu(sp.pid));
     for f in ["frontend", "currency", "productcatalog", "cart", "recommendation", "shipping", "checkout", "payment", "email", "ad"] {

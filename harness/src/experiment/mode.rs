@@ -1,0 +1,406 @@
+//! One mode in one repeat: bring the deployment up, measure it idle, load
+//! it phase by phase (every phase boundary is a sample of every collector),
+//! tear it down, and turn what was collected into rows.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::config::{ExperimentFile, Load, Profile, SweepSpec};
+use super::counters::{self, Collectors, RowKey, Snapshot};
+use super::search::{ProbeStats, Search, Verdict};
+use crate::collect::attribution::Registry;
+use crate::collect::ebpf::AuditProbe;
+use crate::collect::perf::PerfCounters;
+use crate::collect::sampler::Sampler;
+use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
+use crate::load::{open_loop, replay, users, Recorder, RequestRecord};
+use crate::results::{ComponentInfo, CounterRow, CpuSample, CpuStatSample, ModeRun, Phase, ProbeRow, RequestRow};
+
+/// What every mode of a run shares.
+pub struct Plan<'a> {
+    pub file: &'a ExperimentFile,
+    pub workload: Workload,
+    pub profile: &'a Profile,
+    pub bins: &'a Binaries,
+    pub epoch: Instant,
+    pub system_cpus: Vec<usize>,
+    pub load_cpus: Vec<usize>,
+    pub audit: Option<&'a AuditProbe>,
+    pub sweep: Option<&'a SweepSpec>,
+    pub trace: Option<&'a [motion::core::TraceEvent]>,
+    /// Shared-memory directory for the runtimes' (de)serialization counters.
+    pub wire_dir: Option<PathBuf>,
+}
+
+pub struct ModeResult {
+    pub run: ModeRun,
+    pub requests: Vec<RequestRow>,
+    pub cpu: Vec<CpuSample>,
+    pub cpustat: Vec<CpuStatSample>,
+    pub counters: Vec<CounterRow>,
+    pub probes: Vec<ProbeRow>,
+}
+
+impl ModeResult {
+    /// A mode that did not run (or did not come up).
+    pub fn not_run(repeat: usize, mode_index: usize, mode: Mode, why: String) -> Self {
+        eprintln!("harness: {}: {why}", mode.name());
+        Self {
+            run: ModeRun { repeat, mode_index, mode: mode.name().into(), label: mode.label().into(), status: why, ..Default::default() },
+            requests: Vec::new(),
+            cpu: Vec::new(),
+            cpustat: Vec::new(),
+            counters: Vec::new(),
+            probes: Vec::new(),
+        }
+    }
+}
+
+fn progress(len_s: f64, mode: Mode, repeat: usize) -> ProgressBar {
+    let bar = ProgressBar::new((len_s * 4.0) as u64);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>14} {msg:<9} [{bar:40}] {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{} #{}", mode.name(), repeat + 1));
+    bar
+}
+
+/// Sleeps `secs` (or until interrupted) while advancing the bar.
+fn wait(bar: &ProgressBar, phase: &str, secs: f64) {
+    bar.set_message(phase.to_string());
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < end && !crate::stop::requested() {
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(250)));
+        bar.inc(1);
+    }
+}
+
+/// Runs a load generator on the load CPUs, in its own thread and runtime.
+fn spawn_load<T, F, Fut>(cpus: &[usize], load: F) -> JoinHandle<Result<T, String>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let cpus = cpus.to_vec();
+    std::thread::spawn(move || {
+        pin_current_thread(&cpus)?;
+        let workers = if cpus.is_empty() { 2 } else { cpus.len() };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(load())
+    })
+}
+
+/// Waits for a generator, advancing the bar.
+fn join<T>(bar: &ProgressBar, phase: &str, generator: JoinHandle<Result<T, String>>) -> Result<T, String> {
+    bar.set_message(phase.to_string());
+    while !generator.is_finished() {
+        std::thread::sleep(Duration::from_millis(250));
+        bar.inc(1);
+    }
+    generator.join().unwrap_or_else(|_| Err("load generator panicked".into()))
+}
+
+/// The mode's timeline: every boundary samples the CPU sampler and reads
+/// every counter, so that each phase's numbers cover exactly its window.
+struct Timeline<'a> {
+    sampler: Sampler,
+    collectors: Collectors<'a>,
+    repeat: usize,
+    mode: &'static str,
+    phases: Vec<Phase>,
+    open: Option<(Phase, Snapshot)>,
+    counters: Vec<CounterRow>,
+}
+
+impl<'a> Timeline<'a> {
+    /// Ends the open phase (if any) now and begins `label`.
+    fn enter(&mut self, label: &str, offered: Option<f64>) {
+        let (t, snap) = self.boundary();
+        self.close_at(t, &snap);
+        self.open = Some((Phase { label: label.into(), from_s: t, to_s: t, offered }, snap));
+    }
+
+    /// Ends the open phase now.
+    fn close(&mut self) {
+        let (t, snap) = self.boundary();
+        self.close_at(t, &snap);
+    }
+
+    fn boundary(&mut self) -> (f64, Snapshot) {
+        let t = self.sampler.mark();
+        (t, Snapshot::read(&mut self.collectors))
+    }
+
+    fn close_at(&mut self, t: f64, end: &Snapshot) {
+        let Some((mut phase, start)) = self.open.take() else { return };
+        phase.to_s = t;
+        let forks = self.collectors.audit.map(AuditProbe::parents).unwrap_or_default();
+        let key = RowKey { repeat: self.repeat, mode: self.mode, phase: &phase.label };
+        self.counters.extend(counters::rows(&key, &start, end, &self.collectors.registry, &forks));
+        self.phases.push(phase);
+    }
+}
+
+/// How the load part of a mode went.
+struct Loaded {
+    requests: Vec<RequestRecord>,
+    probes: Vec<ProbeRow>,
+    /// Why the mode is not ok, if it is not.
+    problem: Option<String>,
+    flags: Vec<String>,
+}
+
+pub fn run_mode(plan: &Plan, mode: Mode, repeat: usize, mode_index: usize) -> ModeResult {
+    let p = plan.profile;
+    let duration = p.max_duration_s.get(mode.name()).map_or(p.duration_s, |cap| cap.min(p.duration_s));
+    let bar = progress(p.idle_s + p.warmup_s + duration, mode, repeat);
+    bar.set_message("up");
+    let scale_to_zero = mode == Mode::KnativeStz;
+    let opts = Options {
+        service_time_scale: p.service_time_scale,
+        service_time_mode: (!p.service_time_mode.is_empty()).then(|| p.service_time_mode.clone()),
+        scale_to_zero: p.knative.scale_to_zero_ms.filter(|_| scale_to_zero).map(Duration::from_millis),
+        cold_start: p.knative.cold_start_ms.filter(|_| scale_to_zero).map(Duration::from_millis),
+        cpus: plan.system_cpus.clone(),
+        wire_counts: plan.wire_dir.clone(),
+    };
+    // Each mode starts with no counter files.
+    if let Some(dir) = &plan.wire_dir {
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let mut d = match Deployment::up_with(mode, plan.workload, "127.0.0.1:0".parse().unwrap(), plan.bins, &opts) {
+        Ok(d) => d,
+        Err(e) => return ModeResult::not_run(repeat, mode_index, mode, format!("failed: {e}")),
+    };
+    let components = d.components();
+    let mut flags = Vec::new();
+    let cores = if plan.system_cpus.is_empty() { spright::sys::allowed_cpus().len() } else { plan.system_cpus.len() };
+    let functions = components.iter().filter(|c| c.role.name() == "function").count();
+    if mode == Mode::DSpright && functions + 1 > cores {
+        flags.push(format!("oversubscribed: {} polling processes on {cores} core(s)", functions + 1));
+    }
+    if duration < p.duration_s {
+        flags.push(format!("load phase capped at {duration} s"));
+    }
+    let registry = Registry::new(components.iter().map(|c| (c.pid, c.name.clone(), c.role.name().to_string())), std::process::id());
+    let sampler = Sampler::start(registry.clone(), Duration::from_millis(plan.file.sample_ms), plan.epoch);
+    let collectors = Collectors { audit: plan.audit, perf: None, wire_dir: plan.wire_dir.clone(), registry: registry.clone() };
+    let mut tl = Timeline { sampler, collectors, repeat, mode: mode.name(), phases: Vec::new(), open: None, counters: Vec::new() };
+    tl.enter("idle", None);
+    wait(&bar, "idle", p.idle_s);
+    // Software perf counters on every thread of the run's processes, opened
+    // before the load so that opening costs nothing measured.
+    if plan.file.collectors.iter().any(|c| c == "perf") {
+        let pids: Vec<u32> = registry.members().into_iter().map(|(pid, _)| pid).collect();
+        match PerfCounters::start(&pids) {
+            Ok(perf) => tl.collectors.perf = Some(perf),
+            Err(e) => flags.push(format!("no perf counters: {e}")),
+        }
+    }
+    let loaded = match (plan.sweep, &p.load) {
+        (Some(spec), _) => sweep(plan, spec, d.addr, &mut tl, &bar),
+        (None, Load::Users { increase_rate, think_ms, .. }) => {
+            let load = users::UserLoad {
+                host: format!("http://{}", d.addr),
+                users: p.load.users_for(mode),
+                increase_rate: *increase_rate,
+                think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),
+                run_time: Duration::from_secs_f64(p.warmup_s + duration),
+                seed: plan.file.seed,
+            };
+            let rec = Recorder::new(plan.epoch);
+            let r = rec.clone();
+            tl.enter("warmup", None);
+            let generator = spawn_load(&plan.load_cpus, move || async move { users::run(&load, &r).await });
+            wait(&bar, "warm-up", p.warmup_s);
+            tl.enter("measure", None);
+            wait(&bar, "load", duration);
+            tl.close();
+            let result = join(&bar, "draining", generator);
+            Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new() }
+        }
+        (None, load @ (Load::MotionTrace { .. } | Load::ParkingBursts { .. })) => {
+            let schedule = replay_schedule(plan, load);
+            let rec = Recorder::new(plan.epoch);
+            let (r, addr) = (rec.clone(), d.addr);
+            tl.enter("measure", None);
+            let generator = spawn_load(&plan.load_cpus, move || async move {
+                replay::run(addr, schedule, &r).await;
+                Ok(())
+            });
+            let result = join(&bar, "replay", generator);
+            tl.close();
+            Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new() }
+        }
+    };
+    let samples = tl.sampler.stop();
+    bar.set_message("down");
+    d.down();
+    bar.finish_and_clear();
+    flags.extend(loaded.flags);
+
+    let mut run = ModeRun {
+        repeat,
+        mode_index,
+        mode: mode.name().into(),
+        label: mode.label().into(),
+        status: String::new(),
+        users: if plan.sweep.is_some() { 0 } else { p.load.users_for(mode) },
+        phases: tl.phases,
+        flags,
+        components: registry
+            .members()
+            .into_iter()
+            .filter(|(_, m)| m.group != "load")
+            .map(|(pid, m)| ComponentInfo { name: m.component, group: m.group, pid })
+            .collect(),
+    };
+    let name = mode.name().to_string();
+    let requests: Vec<RequestRow> =
+        loaded.requests.into_iter().map(|r| RequestRow { repeat, mode: name.clone(), phase: run.phase_at(r.time_s).into(), r }).collect();
+    let cpu =
+        samples.processes.into_iter().map(|s| CpuSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
+    let cpustat =
+        samples.cpus.into_iter().map(|s| CpuStatSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
+    run.status = match loaded.problem {
+        _ if crate::stop::requested() => "cut short: interrupted".to_string(),
+        Some(problem) => problem,
+        None if requests.iter().any(|r| r.phase == run.headline_phase()) => "ok".into(),
+        None => "failed: no request completed in the measured phase".into(),
+    };
+    ModeResult { run, requests, cpu, cpustat, counters: tl.counters, probes: loaded.probes }
+}
+
+/// The motion or parking requests of this run, on a relative timeline.
+fn replay_schedule(plan: &Plan, load: &Load) -> Vec<replay::Scheduled> {
+    match load {
+        Load::MotionTrace { trace_ms, sensors, compression } => {
+            let synthetic;
+            let trace = match plan.trace {
+                Some(t) => t,
+                None => {
+                    synthetic = motion::core::synthetic_trace(plan.file.seed, *trace_ms, *sensors);
+                    &synthetic
+                }
+            };
+            replay::motion_schedule(trace, *compression)
+        }
+        Load::ParkingBursts { bursts, size, period_s, route2_share } => {
+            replay::parking_schedule(plan.file.seed, *bursts, *size, Duration::from_secs_f64(*period_s), *route2_share)
+        }
+        Load::Users { .. } => Vec::new(),
+    }
+}
+
+/// One open-loop step at `rate` for `secs`: its records, when its schedule
+/// began (seconds since the run started) and its send lags.
+fn step(
+    plan: &Plan,
+    spec: &SweepSpec,
+    addr: SocketAddr,
+    rate: f64,
+    secs: f64,
+    seed: u64,
+) -> Result<(Vec<RequestRecord>, f64, Vec<f64>), String> {
+    let step = open_loop::Step {
+        addr,
+        rate,
+        duration: Duration::from_secs_f64(secs),
+        poisson: spec.arrivals == "poisson",
+        seed,
+        sessions: spec.sessions,
+    };
+    let rec = Recorder::new(plan.epoch);
+    let r = rec.clone();
+    let (start, lags) = spawn_load(&plan.load_cpus, move || async move { Ok(open_loop::run(&step, &r).await) })
+        .join()
+        .unwrap_or_else(|_| Err("load generator panicked".into()))?;
+    Ok((rec.take(), rec.since_epoch(start), lags))
+}
+
+/// The saturation search: a warm-up, the common-rate probe, then probes
+/// chosen by [`Search`] until it converges or the time cap is spent.
+/// Requests are kept for the warm-up and the common probe; every probe is
+/// summarized in a [`ProbeRow`].
+fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
+    let mut out = Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() };
+    bar.set_message("warm-up");
+    tl.enter("warmup", Some(spec.start_rate));
+    match step(plan, spec, addr, spec.start_rate, plan.profile.warmup_s, plan.file.seed) {
+        Ok((records, _, _)) => out.requests.extend(records),
+        Err(e) => out.problem = Some(format!("failed: {e}")),
+    }
+    let mut search = Search::new(spec.start_rate, spec.growth, spec.max_rate, spec.tolerance);
+    let mut spent = 0.0;
+    let mut k = 0;
+    while let Some(rate) = search.next_rate() {
+        if out.problem.is_some() || crate::stop::requested() {
+            break;
+        }
+        let (label, secs) = if k == 0 { ("common".to_string(), spec.common_s) } else { (format!("probe {k}"), spec.step_s) };
+        if k > 0 && spent + secs > spec.max_search_s {
+            break;
+        }
+        bar.set_message(format!("{rate} /s"));
+        bar.inc(1);
+        tl.enter(&label, Some(rate));
+        let result = step(plan, spec, addr, rate, secs, plan.file.seed.wrapping_add(k as u64 + 1));
+        tl.close();
+        let (records, from_s, lags) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                out.problem = Some(format!("failed: {e}"));
+                break;
+            }
+        };
+        let stats = ProbeStats::of(&records, from_s, secs, &lags);
+        let verdict = stats.verdict(spec.p99_bound_ms);
+        search.record(rate, verdict);
+        spent += secs;
+        out.probes.push(ProbeRow {
+            repeat: tl.repeat,
+            mode: tl.mode.into(),
+            phase: label,
+            offered: rate,
+            duration_s: secs,
+            tasks: lags.len() as u64,
+            stats,
+            passed: verdict == Verdict::Pass,
+        });
+        if k == 0 {
+            out.requests.extend(records);
+        }
+        k += 1;
+    }
+    use super::search::Outcome;
+    match search.outcome() {
+        Outcome::Found { pass, fail } => out.flags.push(format!("saturation between {pass} and {fail} tasks/s")),
+        Outcome::NotSaturated { pass } => out.flags.push(format!("not saturated at the maximum rate ({pass} tasks/s)")),
+        Outcome::BelowMinimum { fail } => out.flags.push(format!("no rate passed (lowest probed: {fail} tasks/s)")),
+        Outcome::GeneratorLimited { pass } => out.flags.push(format!(
+            "load generator limited: it fell behind its schedule above {} tasks/s, a lower bound",
+            pass.map_or("no".to_string(), |p| p.to_string())
+        )),
+        Outcome::Unfinished { pass, fail } if out.problem.is_none() && !crate::stop::requested() => {
+            out.problem = Some(format!(
+                "cut short: the search's time cap ({} s) ended it between {} and {} tasks/s",
+                spec.max_search_s,
+                pass.map_or("-".to_string(), |p| p.to_string()),
+                fail.map_or("-".to_string(), |f| f.to_string())
+            ))
+        }
+        Outcome::Unfinished { .. } => {}
+    }
+    out
+}
