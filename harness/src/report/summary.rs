@@ -257,7 +257,7 @@ fn audit_table(modes: &[ModeRepeats]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | leg | payload transfers | payload bytes | descriptor / control transfers | descriptor bytes | context switches | protocol stack passes | serializations | deserializations |"
+        "| mode | leg | payload transfers | payload bytes | descriptor / control transfers | descriptor bytes | context switches | protocol stack passes | serializations (runtimes' count) | deserializations (runtimes' count) |"
     );
     let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (payload_bytes, descriptor_bytes) = (bytes_of(PAYLOAD), bytes_of(DESCRIPTORS));

@@ -1,5 +1,6 @@
-//! The paper's figures, as PNG and SVG, drawn with plotters from a run's
-//! stored rows (fonts: the committed DejaVu Sans, no system font library).
+//! The paper's figures, as PNG and SVG (PNG only for a committed reference
+//! run), drawn with plotters from a run's stored rows (fonts: the committed
+//! DejaVu Sans, no system font library).
 //!
 //! Every figure is first built as data ([`chart::Chart`] or
 //! [`bars::Bars`]), then drawn on both backends by the same code. Styles
@@ -58,10 +59,13 @@ impl Figure {
     }
 }
 
-/// Writes `<name>.png` and `<name>.svg`.
-fn save(dir: &Path, name: &str, fig: &Figure) -> Result<(), String> {
+/// Writes `<name>.png` and, unless `png_only`, `<name>.svg`.
+fn save(dir: &Path, name: &str, fig: &Figure, png_only: bool) -> Result<(), String> {
     let png = dir.join(format!("{name}.png"));
     fig.render(BitMapBackend::new(&png, fig.size()).into_drawing_area()).map_err(|e| format!("{}: {e}", png.display()))?;
+    if png_only {
+        return Ok(());
+    }
     let svg = dir.join(format!("{name}.svg"));
     fig.render(SVGBackend::new(&svg, fig.size()).into_drawing_area()).map_err(|e| format!("{}: {e}", svg.display()))
 }
@@ -148,8 +152,9 @@ pub fn draw_all(data: &RunData, stats: &[ModeStats], dir: &Path) -> Result<Vec<S
     if data.counters.iter().any(|c| c.source == "ebpf") {
         figures.push(("audit".into(), Figure::Bars(audit::audit(data, stats))));
     }
+    // Reference runs are committed: PNG only keeps them small.
     for (name, fig) in &figures {
-        save(dir, name, fig)?;
+        save(dir, name, fig, data.manifest.reference)?;
     }
     Ok(figures.into_iter().map(|(n, _)| n).collect())
 }
