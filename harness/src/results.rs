@@ -54,6 +54,11 @@ pub struct Manifest {
     pub build_profile: String,
     pub kernel: String,
     pub cpu_model: String,
+    /// How the kernel accounts CPU time (tick sampling or precise, and
+    /// where interrupt time goes): what the CPU columns can resolve.
+    #[serde(default)]
+    pub cpu_accounting: String,
+    /// CPUs this process could use when the run began (before it pinned itself).
     pub cores: usize,
     pub allowed_cpus: Vec<usize>,
     pub root: bool,
@@ -678,6 +683,7 @@ pub mod fixture {
             build_profile: "release".into(),
             kernel: "6.x".into(),
             cpu_model: "fixture CPU".into(),
+            cpu_accounting: "sampled at each tick, HZ=250, interrupt time charged to the interrupted task too".into(),
             cores: 2,
             allowed_cpus: vec![0, 1],
             root: true,

@@ -27,6 +27,40 @@ pub fn kernel() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
+/// How this kernel accounts CPU time, from its build configuration
+/// (`/proc/config.gz` or `/boot/config-RELEASE`): with tick sampling both
+/// a process's utime/stime and `/proc/stat` are samples taken at every tick,
+/// and without IRQ_TIME_ACCOUNTING the time of an interrupt is charged to
+/// the task it interrupted as well.
+pub fn cpu_accounting() -> String {
+    let config = std::process::Command::new("zcat")
+        .arg("/proc/config.gz")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .or_else(|| std::fs::read_to_string(format!("/boot/config-{}", kernel())).ok());
+    match config {
+        Some(c) => accounting_from_config(&c),
+        None => "unknown (no /proc/config.gz or /boot/config-RELEASE)".into(),
+    }
+}
+
+fn accounting_from_config(config: &str) -> String {
+    let set = |opt: &str| config.lines().any(|l| l == format!("CONFIG_{opt}=y"));
+    let hz = config.lines().find_map(|l| l.strip_prefix("CONFIG_HZ=")).unwrap_or("?");
+    let mode = if set("VIRT_CPU_ACCOUNTING_GEN") {
+        "precise at context switches (VIRT_CPU_ACCOUNTING_GEN)"
+    } else if set("TICK_CPU_ACCOUNTING") {
+        "sampled at each tick"
+    } else {
+        "unknown"
+    };
+    let irq =
+        if set("IRQ_TIME_ACCOUNTING") { "interrupt time accounted apart" } else { "interrupt time charged to the interrupted task too" };
+    format!("{mode}, HZ={hz}, {irq}")
+}
+
 pub fn cpu_model() -> String {
     testkit::proc::cpu_model().unwrap_or_else(|| "unknown".into())
 }
@@ -56,4 +90,20 @@ pub fn crate_versions() -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accounting_from_config;
+
+    #[test]
+    fn cpu_accounting_from_the_kernel_config() {
+        let tick = "CONFIG_TICK_CPU_ACCOUNTING=y\n# CONFIG_VIRT_CPU_ACCOUNTING_GEN is not set\n# CONFIG_IRQ_TIME_ACCOUNTING is not set\nCONFIG_HZ=250\n";
+        assert_eq!(accounting_from_config(tick), "sampled at each tick, HZ=250, interrupt time charged to the interrupted task too");
+        let precise = "CONFIG_VIRT_CPU_ACCOUNTING_GEN=y\nCONFIG_IRQ_TIME_ACCOUNTING=y\nCONFIG_HZ=1000\n";
+        assert_eq!(
+            accounting_from_config(precise),
+            "precise at context switches (VIRT_CPU_ACCOUNTING_GEN), HZ=1000, interrupt time accounted apart"
+        );
+    }
 }

@@ -107,6 +107,8 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
     }
     let system_cpus = usable(&profile.pin.system, "system", &mut warnings);
     let load_cpus = usable(&profile.pin.load, "load generator", &mut warnings);
+    // The machine as this process found it, before it pins itself.
+    let (allowed_cpus, cores) = (spright::sys::allowed_cpus(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // The harness's own threads (collectors, progress) run with the load
     // generator, off the system's CPUs.
     pin_current_thread(&load_cpus)?;
@@ -213,8 +215,9 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         build_profile: if bins.release { "release" } else { "debug" }.into(),
         kernel: machine::kernel(),
         cpu_model: machine::cpu_model(),
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        allowed_cpus: spright::sys::allowed_cpus(),
+        cpu_accounting: machine::cpu_accounting(),
+        cores,
+        allowed_cpus,
         root,
         bpf: machine::bpf_status(root),
         collectors: file.collectors.clone(),

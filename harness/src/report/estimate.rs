@@ -10,6 +10,10 @@ const T95: [f64; 30] = [
 ];
 
 /// Repeats needed before an interval is reported.
+///
+/// Every quantity reported here is non-negative, so an interval's lower
+/// bound is clamped at zero (Student's t over three repeats of a skewed
+/// quantity such as a p99 can reach below it).
 pub const MIN_REPEATS_FOR_CI: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,7 +37,7 @@ impl Estimate {
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
             let t = T95.get(n - 2).copied().unwrap_or(1.96);
             let half = t * (var / n as f64).sqrt();
-            (mean - half, mean + half)
+            ((mean - half).max(0.0), mean + half)
         });
         Some(Self { mean, ci, n })
     }
@@ -71,7 +75,7 @@ pub fn paired_ratio(pairs: &[(Option<f64>, Option<f64>)]) -> Option<Estimate> {
 pub fn method(repeats: usize) -> String {
     if repeats >= MIN_REPEATS_FOR_CI {
         format!(
-            "{repeats} repeats, modes interleaved (order rotated each repeat); numbers are means over repeats with a 95% confidence interval in brackets (Student's t over the repeats' values); ratios are taken per repeat (same repeat, adjacent in time) and then averaged the same way"
+            "{repeats} repeats, modes interleaved (order rotated each repeat); numbers are means over repeats with a 95% confidence interval in brackets (Student's t over the repeats' values, lower bounds clamped at 0); ratios are taken per repeat (same repeat, adjacent in time) and then averaged the same way"
         )
     } else if repeats == 1 {
         "single run: no confidence interval (run with --repeat 3 or more for intervals)".to_string()
@@ -96,6 +100,7 @@ mod tests {
         assert_eq!(Estimate::of(&[5.0]).unwrap().show(2), "5.00");
         assert_eq!(Estimate::of(&[f64::NAN]), None);
         assert_eq!(Estimate::of(&[1.0, 1.0, 1.0]).unwrap().show(1), "1.0 [1.0, 1.0]");
+        assert_eq!(Estimate::of(&[0.1, 0.2, 3.0]).unwrap().ci.unwrap().0, 0.0, "no negative lower bound");
     }
 
     #[test]

@@ -363,7 +363,7 @@ fn ratio_rows(data: &RunData, modes: &[ModeRepeats]) -> Vec<[String; 4]> {
             "achieved req/s at each mode's saturation point".into(),
         ]);
         rows.push(["saturation throughput E-SPRIGHT / Knative".into(), "-".into(), sat(e, k), "E-SPRIGHT is ours".into()]);
-    } else {
+    } else if data.manifest.workload == "boutique" {
         rows.push([
             "throughput".into(),
             "6x (S-SPRIGHT / Knative), 5x (/ gRPC)".into(),
@@ -371,20 +371,21 @@ fn ratio_rows(data: &RunData, modes: &[ModeRepeats]) -> Vec<[String; 4]> {
             "a closed-loop run's throughput follows the users given to each mode; capacity comes from `--sweep`".into(),
         ]);
     }
-    rows.push(["p99 latency Knative / S-SPRIGHT".into(), "up to 70x (Knative overloaded)".into(), r(k, s, p99), at.into()]);
-    rows.push(["p99 latency gRPC / S-SPRIGHT".into(), "-".into(), r(g, s, p99), at.into()]);
     let boutique = data.manifest.workload == "boutique";
+    let paper = |claim: &str| if boutique { claim.to_string() } else { "-".to_string() };
     let stz = get("knative-stz");
-    for (claim, a, b) in [
+    let versus = [
         ("Knative / S-SPRIGHT", k, s),
         ("Knative scale-to-zero / S-SPRIGHT", stz, s),
         ("gRPC / S-SPRIGHT", g, s),
         ("D-SPRIGHT / S-SPRIGHT", d, s),
         ("E-SPRIGHT / S-SPRIGHT", e, s),
-    ] {
-        if a.is_none() {
-            continue;
-        }
+    ];
+    for (claim, a, b) in versus.iter().take(3).filter(|(_, a, _)| a.is_some()) {
+        let paper = if a.is_some_and(|a| a.mode == "knative") { paper("up to 70x (Knative overloaded)") } else { "-".into() };
+        rows.push([format!("p99 latency {claim}"), paper, r(*a, *b, p99), at.into()]);
+    }
+    for (claim, a, b) in versus.into_iter().filter(|(_, a, _)| a.is_some()) {
         let paper = PAPER_BOUTIQUE
             .iter()
             .find(|(m, ..)| boutique && a.is_some_and(|a| a.mode == *m))
@@ -466,11 +467,12 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     let _ = writeln!(out, "Profile `{}`: {}\n", m.profile_name, m.profile.note.trim());
     let _ = writeln!(
         out,
-        "Machine: {} ({} cores, allowed {:?}), kernel {}, git {}, build {}. Root: {}; BPF: {}. Pinning: load generator {:?}, system under test {:?}. Seed {}.\n",
+        "Machine: {} ({} cores, allowed {:?}), kernel {} (CPU time {}), git {}, build {}. Root: {}; BPF: {}. Pinning: load generator {:?}, system under test {:?}. Seed {}.\n",
         m.cpu_model,
         m.cores,
         m.allowed_cpus,
         m.kernel,
+        if m.cpu_accounting.is_empty() { "accounting not recorded" } else { &m.cpu_accounting },
         m.git_revision,
         m.build_profile,
         m.root,
@@ -517,7 +519,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     out.push_str(&cpu_table(stats));
     let _ = writeln!(
         out,
-        "\nBy process: utime + stime (procfs) of every process of the system under test, sampled every {} ms and at every phase boundary, per component group. The system's CPUs: `/proc/stat` over the same window. The last column is the share of the CPUs' busy time not in the per-process sum - the kernel's work in interrupt context on their behalf (softirq network processing is charged to no process), and anything else that ran on those CPUs; **> 10%** marks where the per-process sum would understate the cost.\n",
+        "\nBy process: utime + stime (procfs) of every process of the system under test, sampled every {} ms and at every phase boundary, per component group. The system's CPUs: `/proc/stat` over the same window. The last column is the share of the CPUs' busy time not in the per-process sum - the kernel's work on the system's behalf that no process of it was charged for (softirq work in ksoftirqd or on an idle CPU, and all interrupt time where the kernel accounts it apart), and anything else that ran on those CPUs; **> 10%** marks where the per-process sum would understate the cost. Where the kernel samples CPU time at each tick and charges interrupt time to the interrupted task as well (see the machine line), the two agree to within a few ticks when nothing else runs there, and small negative values are that sampling.\n",
         m.sample_ms
     );
     let _ = writeln!(out, "## Latency per request type\n");
