@@ -182,12 +182,14 @@ impl ModeRun {
         self.phases.iter().find(|p| p.label != "idle").map_or(0.0, |p| p.from_s)
     }
 
-    /// The phase a time falls in (`setup` before the first, `drain` after the last).
+    /// The phase a time falls in (`setup` before the first, `drain` after
+    /// the last, `between` in a pause between two).
     pub fn phase_at(&self, t: f64) -> &str {
         match self.phases.iter().find(|p| t > p.from_s && t <= p.to_s) {
             Some(p) => &p.label,
             None if self.phases.first().is_none_or(|p| t <= p.from_s) => "setup",
-            None => "drain",
+            None if self.phases.last().is_some_and(|p| t > p.to_s) => "drain",
+            None => "between",
         }
     }
 }
@@ -439,6 +441,7 @@ impl RunData {
                 col("p90_ms", p, |x| x.stats.p90_ms),
                 col("p99_ms", p, |x| x.stats.p99_ms),
                 col("max_ms", p, |x| x.stats.max_ms),
+                col("send_lag_p50_ms", p, |x| x.stats.send_lag_p50_ms),
                 col("send_lag_p99_ms", p, |x| x.stats.send_lag_p99_ms),
                 col("passed", p, |x| x.passed),
             ])?;
@@ -545,6 +548,7 @@ impl RunData {
             let (tasks, requests, in_time, errors) = (t.u64s("tasks")?, t.u64s("requests")?, t.u64s("in_time")?, t.u64s("errors")?);
             let (p50, p90, p99, max, lag) =
                 (t.f64s("p50_ms")?, t.f64s("p90_ms")?, t.f64s("p99_ms")?, t.f64s("max_ms")?, t.f64s("send_lag_p99_ms")?);
+            let lag50 = t.f64s("send_lag_p50_ms")?;
             let passed = t.bools("passed")?;
             data.probes = (0..df.height())
                 .map(|i| ProbeRow {
@@ -562,6 +566,7 @@ impl RunData {
                         p90_ms: p90[i],
                         p99_ms: p99[i],
                         max_ms: max[i],
+                        send_lag_p50_ms: lag50[i],
                         send_lag_p99_ms: lag[i],
                     },
                     passed: passed[i],
@@ -773,6 +778,7 @@ pub mod fixture {
                 p90_ms: 0.75,
                 p99_ms: 2.0,
                 max_ms: 9.5,
+                send_lag_p50_ms: 0.0625,
                 send_lag_p99_ms: 0.125,
             },
             passed: true,
@@ -795,6 +801,9 @@ pub mod fixture {
         assert_eq!(m.phase_at(102.5), "warmup");
         assert_eq!(m.phase_at(115.0), "measure");
         assert_eq!(m.phase_at(120.5), "drain");
+        let mut gap = m.clone();
+        gap.phases[2].from_s += 1.0;
+        assert_eq!(gap.phase_at(110.5), "between");
         assert_eq!(m.headline_phase(), "measure");
         assert_eq!(m.measure_s(), 10.0);
         assert_eq!(m.load_from_s(), 102.0);

@@ -16,21 +16,34 @@ use aya::{Btf, Ebpf, EbpfLoader};
 static AUDIT_OBJECT: &[u8] = include_bytes!("../../../system/bpf/audit.bpf.o");
 
 /// Event names, indexed as `enum audit_event` in the C source. Every event
-/// has a count and bytes (bytes are 0 for `switch_out`).
+/// has a count and a value: the bytes moved, or for `switch_out` the
+/// nanoseconds the task ran before switching out (see [`value_name`]).
 pub const EVENTS: [&str; 7] =
     ["payload_send", "payload_recv", "descriptor_send", "descriptor_recv", "switch_out", "netif_receive_skb", "net_dev_xmit"];
 
+/// The name of an event's value in the counters: `<event>_bytes`, or
+/// `oncpu_ns` for `switch_out` (the scheduler's exact runtime: threads and
+/// processes that exited included, hypervisor steal left out, where procfs
+/// reports whole 10 ms clock ticks).
+pub fn value_name(event: &str) -> String {
+    if event == "switch_out" {
+        "oncpu_ns".into()
+    } else {
+        format!("{event}_bytes")
+    }
+}
+
 /// Classic tracepoints: (program, category, name).
-const TRACEPOINTS: [(&str, &str, &str); 5] = [
+const TRACEPOINTS: [(&str, &str, &str); 4] = [
     ("audit_sock_send", "sock", "sock_send_length"),
     ("audit_sock_recv", "sock", "sock_recv_length"),
-    ("audit_switch", "sched", "sched_switch"),
     ("audit_netif_receive", "net", "netif_receive_skb"),
     ("audit_dev_xmit", "net", "net_dev_xmit"),
 ];
 
-/// The BTF-typed tracepoint recording process starts: (program, tracepoint).
-const FORK_TRACEPOINT: (&str, &str) = ("audit_fork", "sched_process_fork");
+/// BTF-typed tracepoints, which read the tasks' fields: switches (with each
+/// slice's runtime) and process starts: (program, tracepoint).
+const BTF_TRACEPOINTS: [(&str, &str); 2] = [("audit_switch", "sched_switch"), ("audit_fork", "sched_process_fork")];
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +66,9 @@ unsafe impl aya::Pod for Value {}
 
 /// Counts by (process, event): (events, bytes).
 pub type Snapshot = BTreeMap<(u32, &'static str), (u64, u64)>;
+
+/// On-CPU nanoseconds by process, one value per CPU.
+pub type OnCpu = BTreeMap<u32, Vec<u64>>;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -113,14 +129,15 @@ impl AuditProbe {
             tp.load().map_err(|e| format!("verify {prog}: {e}"))?;
             tp.attach(category, name).map_err(|e| format!("attach {category}:{name}: {e}"))?;
         }
-        let (prog, name) = FORK_TRACEPOINT;
-        let tp: &mut BtfTracePoint = ebpf
-            .program_mut(prog)
-            .ok_or_else(|| format!("{prog} missing from the audit object"))?
-            .try_into()
-            .map_err(|e| format!("{prog}: {e}"))?;
-        tp.load(name, btf).map_err(|e| format!("verify {prog}: {e}"))?;
-        tp.attach().map_err(|e| format!("attach tp_btf/{name}: {e}"))?;
+        for (prog, name) in BTF_TRACEPOINTS {
+            let tp: &mut BtfTracePoint = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| format!("{prog} missing from the audit object"))?
+                .try_into()
+                .map_err(|e| format!("{prog}: {e}"))?;
+            tp.load(name, btf).map_err(|e| format!("verify {prog}: {e}"))?;
+            tp.attach().map_err(|e| format!("attach tp_btf/{name}: {e}"))?;
+        }
         let counts = ebpf.take_map("audit_counts").ok_or("audit_counts missing from the audit object")?;
         let counts = PerCpuHashMap::try_from(counts).map_err(|e| format!("audit_counts: {e}"))?;
         let parents = ebpf.take_map("audit_parents").ok_or("audit_parents missing from the audit object")?;
@@ -136,6 +153,18 @@ impl AuditProbe {
             out.insert((key.tgid, event), (count, bytes));
         }
         out
+    }
+
+    /// On-CPU nanoseconds so far per process and CPU (the `switch_out`
+    /// values before they are summed over CPUs): where a process ran.
+    pub fn oncpu_per_cpu(&self) -> OnCpu {
+        let switch_out = EVENTS.iter().position(|e| *e == "switch_out").unwrap_or(usize::MAX) as u32;
+        self.counts
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.event == switch_out)
+            .map(|(k, v)| (k.tgid, v.iter().map(|v| v.bytes).collect()))
+            .collect()
     }
 
     /// Every process started since the probe was attached (new processes
@@ -285,6 +314,41 @@ pub(super) mod tests {
         assert!(passes_up >= n, "each of the {n} messages passes netif_receive_skb on loopback: {d:?}");
         assert!(d.get(&(child, "switch_out")).is_some_and(|&(c, _)| c >= 1), "the child switched out at least once (exiting): {d:?}");
         assert_eq!(probe.parents().get(&child), Some(&std::process::id()), "the fork of {child} is recorded");
+    }
+
+    /// A child that spins until it has used 30 ms of CPU: its on-CPU time,
+    /// the sum of its slices, is at least that and at most the wall time
+    /// it lived.
+    #[test]
+    fn measures_on_cpu_time_exactly() {
+        let _one = probe_test();
+        let probe = AuditProbe::start().expect("load the audit tracepoints");
+        let before = probe.snapshot();
+        let started = std::time::Instant::now();
+        let child = in_child(|| {
+            let cpu_ns = || {
+                let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                // SAFETY: clock_gettime writes into the local timespec (async-signal-safe).
+                unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+                t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+            };
+            let start = cpu_ns();
+            while cpu_ns() - start < 30_000_000 {
+                std::hint::spin_loop();
+            }
+            true
+        });
+        let lived_ns = started.elapsed().as_nanos() as u64;
+        let d = delta(&before, &probe.snapshot());
+        let (switches, oncpu_ns) = d.get(&(child, "switch_out")).copied().unwrap_or((0, 0));
+        assert!(switches >= 1, "the child switched out at least once (exiting)");
+        assert!(
+            (30_000_000..=lived_ns).contains(&oncpu_ns),
+            "on-CPU {oncpu_ns} ns: at least the 30 ms it spun, at most the {lived_ns} ns it lived"
+        );
+        assert_eq!(value_name("switch_out"), "oncpu_ns");
+        let per_cpu: u64 = probe.oncpu_per_cpu().get(&child).map_or(0, |v| v.iter().sum());
+        assert_eq!(per_cpu, oncpu_ns, "the per-CPU values add up to the process's on-CPU time");
     }
 
     fn descriptor_bytes(d: &Descriptor) -> [u8; DESCRIPTOR_SIZE] {

@@ -25,6 +25,7 @@ pub struct Snapshot {
     irq: interrupts::Counts,
     soft: interrupts::Counts,
     audit: Option<ebpf::Snapshot>,
+    oncpu: Option<ebpf::OnCpu>,
     perf: Option<BTreeMap<(u32, &'static str), u64>>,
     /// (serializations, deserializations) per process, as the runtimes count them.
     wire: BTreeMap<u32, (u64, u64)>,
@@ -32,12 +33,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn read(c: &mut Collectors) -> Self {
-        // Processes started since the last sample join their component first.
-        c.registry.adopt_descendants();
         Self {
             irq: interrupts::read_interrupts(),
             soft: interrupts::read_softirqs(),
             audit: c.audit.map(AuditProbe::snapshot),
+            oncpu: c.audit.map(AuditProbe::oncpu_per_cpu),
             perf: c.perf.as_mut().map(PerfCounters::read),
             wire: c.wire_dir.as_deref().map(read_wire_counts).unwrap_or_default(),
         }
@@ -61,9 +61,21 @@ pub struct RowKey<'a> {
     pub phase: &'a str,
 }
 
+/// The kernel threads that run softirq work deferred from interrupt
+/// context - on loopback, the system's own network processing.
+fn ksoftirqd(pid: u32) -> bool {
+    testkit::proc::comm(pid).is_some_and(|c| c.starts_with("ksoftirqd/"))
+}
+
 /// What changed between `start` and `end`, as rows of one phase. Processes
 /// are grouped by the registry; `forks` (child -> parent, from the eBPF
 /// collector) attributes those that exited before any sample saw them.
+///
+/// With the eBPF collector, per CPU: `ksoftirqd_oncpu_ns`, the on-CPU time
+/// of ksoftirqd (network work deferred from interrupts: the system's), and
+/// `background_oncpu_ns`, that of every other process outside the run -
+/// the machine's own agents and kernel threads (memory monitors, RCU,
+/// workqueues): what the CPUs' busy time holds that is not the system's.
 pub fn rows(key: &RowKey, start: &Snapshot, end: &Snapshot, registry: &Registry, forks: &BTreeMap<u32, u32>) -> Vec<CounterRow> {
     let row = |source: &str, scope: &str, name: &str, value: u64| CounterRow {
         repeat: key.repeat,
@@ -97,6 +109,27 @@ pub fn rows(key: &RowKey, start: &Snapshot, end: &Snapshot, registry: &Registry,
         }
         out.extend(by_group.into_iter().map(|((group, event), v)| row("perf", &group, event, v)));
     }
+    if let (Some(c0), Some(c1)) = (&start.oncpu, &end.oncpu) {
+        // Per CPU: the on-CPU time of processes outside the run (0: idle).
+        let mut outside: BTreeMap<(usize, &str), u64> = BTreeMap::new();
+        for (&pid, ns) in c1.iter().filter(|(&pid, _)| pid != 0) {
+            let name = if group_of(pid) != "other" {
+                continue;
+            } else if ksoftirqd(pid) {
+                "ksoftirqd_oncpu_ns"
+            } else {
+                "background_oncpu_ns"
+            };
+            let before = c0.get(&pid);
+            for (cpu, &v) in ns.iter().enumerate() {
+                let d = v.saturating_sub(before.and_then(|b| b.get(cpu)).copied().unwrap_or(0));
+                if d > 0 {
+                    *outside.entry((cpu, name)).or_default() += d;
+                }
+            }
+        }
+        out.extend(outside.into_iter().map(|((cpu, name), v)| row("ebpf", &format!("cpu{cpu}"), name, v)));
+    }
     if let (Some(a0), Some(a1)) = (&start.audit, &end.audit) {
         let mut by_group: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
         for ((tgid, event), (count, bytes)) in ebpf::delta(a0, a1) {
@@ -106,7 +139,7 @@ pub fn rows(key: &RowKey, start: &Snapshot, end: &Snapshot, registry: &Registry,
         }
         for ((group, event), (count, bytes)) in by_group {
             out.push(row("ebpf", &group, event, count));
-            out.push(row("ebpf", &group, &format!("{event}_bytes"), bytes));
+            out.push(row("ebpf", &group, &ebpf::value_name(event), bytes));
         }
     }
     out
@@ -116,11 +149,27 @@ pub fn rows(key: &RowKey, start: &Snapshot, end: &Snapshot, registry: &Registry,
 mod tests {
     use super::*;
 
+    #[test]
+    fn processes_outside_the_run_are_background_on_their_cpus_but_ksoftirqd() {
+        let ksoftirqd = (3..100_000).find(|&p| super::ksoftirqd(p)).expect("a ksoftirqd thread");
+        let registry = Registry::new([(10, "gateway".to_string(), "gateway".to_string())], 99);
+        let with = |oncpu: ebpf::OnCpu| Snapshot { oncpu: Some(oncpu), ..snap(0, &[]) };
+        // pid 1 (init: not ours), 2 (kthreadd), ksoftirqd, 10 (ours), 0 (idle).
+        let a = with([(1, vec![100, 0]), (2, vec![7, 0]), (ksoftirqd, vec![1, 1]), (10, vec![5, 0])].into());
+        let b = with([(1, vec![300, 40]), (2, vec![70, 0]), (ksoftirqd, vec![11, 1]), (10, vec![50, 0]), (0, vec![9_000, 9_000])].into());
+        let rows = rows(&RowKey { repeat: 0, mode: "m", phase: "measure" }, &a, &b, &registry, &BTreeMap::new());
+        let of =
+            |name: &str| -> Vec<(String, f64)> { rows.iter().filter(|r| r.name == name).map(|r| (r.scope.clone(), r.value)).collect() };
+        assert_eq!(of("background_oncpu_ns"), vec![("cpu0".to_string(), 263.0), ("cpu1".to_string(), 40.0)]);
+        assert_eq!(of("ksoftirqd_oncpu_ns"), vec![("cpu0".to_string(), 10.0)]);
+    }
+
     fn snap(irq_cpu0: u64, wire: &[(u32, (u64, u64))]) -> Snapshot {
         Snapshot {
             irq: [("LOC Local timer interrupts".to_string(), vec![irq_cpu0, 7])].into(),
             soft: BTreeMap::new(),
             audit: None,
+            oncpu: None,
             perf: None,
             wire: wire.iter().copied().collect(),
         }

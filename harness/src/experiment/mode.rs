@@ -303,6 +303,9 @@ fn replay_schedule(plan: &Plan, load: &Load) -> Vec<replay::Scheduled> {
     }
 }
 
+/// Pause after a failed probe, outside every phase.
+const SETTLE_S: f64 = 2.0;
+
 /// One open-loop step at `rate` for `secs`: its records, when its schedule
 /// began (seconds since the run started) and its send lags.
 fn step(
@@ -367,6 +370,10 @@ fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar
         let stats = ProbeStats::of(&records, from_s, secs, &lags);
         let verdict = stats.verdict(spec.p99_bound_ms);
         search.record(rate, verdict);
+        if verdict == Verdict::Fail {
+            // An overloaded system may still work off what its clients gave up on.
+            wait(bar, "settle", SETTLE_S);
+        }
         spent += secs;
         out.probes.push(ProbeRow {
             repeat: tl.repeat,

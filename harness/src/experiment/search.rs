@@ -104,6 +104,9 @@ pub struct ProbeStats {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// How late the generator started its tasks: the median says whether it
+    /// kept up with its schedule, the p99 how much its hiccups added.
+    pub send_lag_p50_ms: f64,
     pub send_lag_p99_ms: f64,
 }
 
@@ -129,15 +132,19 @@ impl ProbeStats {
             p90_ms: quantile(&lat, 0.9),
             p99_ms: quantile(&lat, 0.99),
             max_ms: lat.last().copied().unwrap_or(0.0),
+            send_lag_p50_ms: quantile(&lags, 0.5),
             send_lag_p99_ms: quantile(&lags, 0.99),
         }
     }
 
-    /// Passes with p99 under the bound and under 1% errors; a generator
-    /// that sent its tasks late (p99 lag over a tenth of the bound) voids
-    /// the probe, pass or fail.
+    /// Passes with p99 under the bound and under 1% errors. A generator
+    /// that did not keep up with its schedule - half its tasks started more
+    /// than a tenth of the bound late - voids the probe, pass or fail. (Its
+    /// occasional hiccups, the p99 lag, count against the system: latency
+    /// runs from the intended send time, and a few milliseconds against a
+    /// bound of tens are within what the bound allows.)
     pub fn verdict(&self, p99_bound_ms: f64) -> Verdict {
-        if self.send_lag_p99_ms > p99_bound_ms / 10.0 {
+        if self.send_lag_p50_ms > p99_bound_ms / 10.0 {
             Verdict::GeneratorBehind
         } else if self.requests > 0 && self.p99_ms <= p99_bound_ms && self.errors * 100 < self.requests {
             Verdict::Pass
@@ -205,6 +212,7 @@ mod tests {
         records[99].time_s = 10.95;
         records[49].status = 503;
         let stats = ProbeStats::of(&records, 10.0, 1.0, &[0.0, 0.001, 0.002]);
+        assert_eq!(stats.send_lag_p50_ms, 1.0);
         assert_eq!((stats.requests, stats.errors), (100, 1));
         assert_eq!(stats.in_time, 98, "the 503 and the request answered at 11.05 s do not count");
         assert_eq!((stats.p50_ms, stats.p99_ms, stats.max_ms), (50.0, 99.0, 100.0));
@@ -213,6 +221,7 @@ mod tests {
         let ok = ProbeStats { errors: 0, ..stats.clone() };
         assert_eq!(ok.verdict(100.0), Verdict::Pass);
         assert_eq!(ok.verdict(50.0), Verdict::Fail);
-        assert_eq!(ok.verdict(10.0), Verdict::GeneratorBehind, "2 ms late against a 10 ms bound");
+        assert_eq!(ok.verdict(20.0), Verdict::Fail, "one task 2 ms late: a hiccup, not a generator behind");
+        assert_eq!(ok.verdict(5.0), Verdict::GeneratorBehind, "half the tasks 1 ms late against a 5 ms bound");
     }
 }

@@ -92,7 +92,7 @@ pub struct ModeStats {
     pub cpus_system: CpuTimes,
     pub cpus_load: CpuTimes,
     pub cpus_machine: CpuTimes,
-    /// Busy cores of the system's CPUs with no load (kernel included).
+    /// Cores the system used with no load, measured as the headline is.
     pub idle_system_cores: f64,
     /// The system under test and the load generator ran on CPUs of their own.
     pub pinned_apart: bool,
@@ -106,28 +106,92 @@ impl ModeStats {
         self.run.measure_s()
     }
 
-    /// CPU-seconds of the system under test's processes (utime + stime).
-    pub fn cpu_by_process(&self) -> f64 {
-        self.cpu_s.iter().filter(|(g, _)| *g != "load").fold(0.0, |a, (_, v)| a + v)
+    /// Whether per-process CPU comes from the eBPF collector's exact on-CPU
+    /// time (else from procfs's utime + stime, in whole 10 ms clock ticks).
+    pub fn exact_cpu(&self) -> bool {
+        self.counters.keys().any(|(s, _, n)| s == "ebpf" && n == "oncpu_ns")
     }
 
-    /// CPU-seconds the system under test cost, kernel included: the busy
-    /// time of its CPUs when it had CPUs of its own; otherwise the whole
-    /// machine's busy time less the harness process (the load generator's
-    /// kernel work then stays in).
-    pub fn cpu_with_kernel(&self) -> f64 {
-        if self.pinned_apart {
-            self.cpus_system.busy()
+    /// CPU-seconds of one group's processes: their exact on-CPU time where
+    /// the eBPF collector ran, else utime + stime. None when the group has none.
+    pub fn group_cpu(&self, group: &str) -> Option<f64> {
+        if self.exact_cpu() {
+            self.counters.get(&("ebpf".to_string(), group.to_string(), "oncpu_ns".to_string())).map(|ns| ns / 1e9)
         } else {
-            (self.cpus_machine.busy() - self.cpu_s.get("load").copied().unwrap_or(0.0)).max(0.0)
+            self.cpu_s.get(group).copied()
         }
     }
 
-    /// How far the per-process sum is from the kernel-inclusive measure, relative to the latter.
+    /// CPU-seconds of the system under test's processes ([`Self::group_cpu`] summed).
+    pub fn cpu_by_process(&self) -> f64 {
+        GROUPS.iter().filter(|g| **g != "load").filter_map(|g| self.group_cpu(g)).fold(0.0, |a, v| a + v)
+    }
+
+    /// On-CPU seconds on a CPU set of processes outside the run other than
+    /// ksoftirqd: the machine's agents and kernel threads (eBPF; 0 without it).
+    pub fn background_cpu(&self, set: CpuSet) -> f64 {
+        self.oncpu_on(set, "background_oncpu_ns")
+    }
+
+    /// On-CPU seconds of ksoftirqd on a CPU set (eBPF; 0 without it).
+    pub fn ksoftirqd_cpu(&self, set: CpuSet) -> f64 {
+        self.oncpu_on(set, "ksoftirqd_oncpu_ns")
+    }
+
+    fn oncpu_on(&self, set: CpuSet, name: &str) -> f64 {
+        let scope = match set {
+            CpuSet::System => "system",
+            CpuSet::Load => "load",
+            CpuSet::Machine => "machine",
+        };
+        self.sum_where(|s, g, n| s == "ebpf" && g == scope && n == name) / 1e9
+    }
+
+    /// The CPU set whose numbers stand for the system: its own CPUs, or
+    /// every CPU when it shared them with the load generator.
+    fn system_set(&self) -> CpuSet {
+        if self.pinned_apart {
+            CpuSet::System
+        } else {
+            CpuSet::Machine
+        }
+    }
+
+    /// CPU-seconds the system's CPUs were busy by `/proc/stat`, less what
+    /// is known not to be the system's there: the background (every
+    /// process outside the run but ksoftirqd, measured with eBPF where it
+    /// ran) and, when the system shared its CPUs with the load generator,
+    /// the harness process. Tick-sampled: at low utilization it misses or
+    /// over-counts short bursts (see [`Self::cpu_with_kernel`]).
+    pub fn cpu_by_proc_stat(&self) -> f64 {
+        if self.pinned_apart {
+            (self.cpus_system.busy() - self.background_cpu(CpuSet::System)).max(0.0)
+        } else {
+            (self.cpus_machine.busy() - self.group_cpu("load").unwrap_or(0.0) - self.background_cpu(CpuSet::Machine)).max(0.0)
+        }
+    }
+
+    /// CPU-seconds the system under test cost, kernel included - the
+    /// headline. With the eBPF collector: the exact on-CPU time of the
+    /// system's processes (which includes the interrupt and softirq work -
+    /// the network stack - done while they were on the CPU) plus that of
+    /// ksoftirqd on the system's CPUs (network work deferred from
+    /// interrupts). Without it: [`Self::cpu_by_proc_stat`].
+    pub fn cpu_with_kernel(&self) -> f64 {
+        if self.exact_cpu() {
+            self.cpu_by_process() + self.ksoftirqd_cpu(self.system_set())
+        } else {
+            self.cpu_by_proc_stat()
+        }
+    }
+
+    /// How far `/proc/stat`'s measure is from the headline, relative to the
+    /// headline (without eBPF: how far the per-process sum is from it).
     pub fn cpu_gap(&self) -> f64 {
         let k = self.cpu_with_kernel();
+        let other = if self.exact_cpu() { self.cpu_by_proc_stat() } else { self.cpu_by_process() };
         if k > 0.0 {
-            (k - self.cpu_by_process()) / k
+            (other - k) / k
         } else {
             0.0
         }
@@ -139,8 +203,8 @@ impl ModeStats {
     }
 
     /// CPU-seconds per 1 000 requests of one group's processes.
-    pub fn group_cpu_per_1000(&self, group: &str) -> f64 {
-        self.per_request(self.cpu_s.get(group).copied().unwrap_or(0.0)) * 1000.0
+    pub fn group_cpu_per_1000(&self, group: &str) -> Option<f64> {
+        self.group_cpu(group).map(|v| self.per_request(v) * 1000.0)
     }
 
     /// Mean busy cores of the system under test (kernel included).
@@ -207,18 +271,54 @@ impl ModeStats {
     }
 }
 
-/// Per-(repeat, mode) statistics, in the manifest's order.
-pub fn compute(data: &RunData) -> Vec<ModeStats> {
+/// The CPU numbers of one phase of one (repeat, mode): per-process CPU,
+/// switches, `/proc/stat` per CPU set, and the counters - per-CPU rows
+/// summed into the scopes `system`, `load` and `machine`.
+fn phase_cpu(data: &RunData, run: &ModeRun, phase: &str) -> ModeStats {
     let m = &data.manifest;
     let (system, load) = (m.system_cpus(), m.load_cpus());
+    let mine = |repeat: usize, mode: &str, p: &str| repeat == run.repeat && mode == run.mode && p == phase;
+    let mut s = ModeStats { mode: run.mode.clone(), run: run.clone(), pinned_apart: m.pinned_apart(), ..Default::default() };
+    for c in data.cpu.iter().filter(|c| mine(c.repeat, &c.mode, &c.phase)) {
+        *s.cpu_s.entry(c.s.group.clone()).or_default() += c.s.cpu_s;
+        *s.switches.entry(c.s.group.clone()).or_default() += c.s.voluntary + c.s.involuntary;
+    }
+    for c in data.cpustat.iter().filter(|c| mine(c.repeat, &c.mode, &c.phase)) {
+        add(&mut s.cpus_machine, &c.s.t);
+        if system.contains(&c.s.cpu) {
+            add(&mut s.cpus_system, &c.s.t);
+        }
+        if load.contains(&c.s.cpu) {
+            add(&mut s.cpus_load, &c.s.t);
+        }
+    }
+    for k in data.counters.iter().filter(|k| mine(k.repeat, &k.mode, &k.phase)) {
+        let cpu = k.scope.strip_prefix("cpu").and_then(|c| c.parse::<usize>().ok());
+        let scopes: Vec<&str> = match cpu {
+            Some(c) => [("system", system.contains(&c)), ("load", load.contains(&c)), ("machine", true)]
+                .into_iter()
+                .filter(|(_, yes)| *yes)
+                .map(|(s, _)| s)
+                .collect(),
+            None => vec![k.scope.as_str()],
+        };
+        for scope in scopes {
+            *s.counters.entry((k.source.clone(), scope.to_string(), k.name.clone())).or_default() += k.value;
+        }
+    }
+    s
+}
+
+/// Per-(repeat, mode) statistics, in the manifest's order.
+pub fn compute(data: &RunData) -> Vec<ModeStats> {
     data.manifest
         .modes
         .iter()
         .map(|run| {
-            let mine = |repeat: usize, mode: &str| repeat == run.repeat && mode == run.mode;
             let phase = run.headline_phase();
-            let mut s = ModeStats { mode: run.mode.clone(), run: run.clone(), pinned_apart: m.pinned_apart(), ..Default::default() };
-            let measured: Vec<_> = data.requests.iter().filter(|r| mine(r.repeat, &r.mode) && r.phase == phase).collect();
+            let mut s = phase_cpu(data, run, phase);
+            let measured: Vec<_> =
+                data.requests.iter().filter(|r| r.repeat == run.repeat && r.mode == run.mode && r.phase == phase).collect();
             s.requests = measured.len();
             s.errors = measured.iter().filter(|r| crate::experiment::search::is_error(r.r.status)).count();
             let secs = run.measure_s();
@@ -229,43 +329,12 @@ pub fn compute(data: &RunData) -> Vec<ModeStats> {
                 by_type.entry(r.r.request.clone()).or_default().push(r.r.latency_us);
             }
             s.latency = by_type.into_iter().map(|(k, v)| (k, latency(v))).collect();
+            // The idle phase, measured as the headline is.
             let idle_secs = run.phase("idle").map_or(0.0, |p| p.secs());
-            for c in data.cpu.iter().filter(|c| mine(c.repeat, &c.mode)) {
-                if c.phase == phase {
-                    *s.cpu_s.entry(c.s.group.clone()).or_default() += c.s.cpu_s;
-                    *s.switches.entry(c.s.group.clone()).or_default() += c.s.voluntary + c.s.involuntary;
-                } else if c.phase == "idle" && idle_secs > 0.0 {
-                    *s.idle_cores.entry(c.s.group.clone()).or_default() += c.s.cpu_s / idle_secs;
-                }
-            }
-            let mut idle_system = CpuTimes::default();
-            for c in data.cpustat.iter().filter(|c| mine(c.repeat, &c.mode)) {
-                if c.phase == phase {
-                    add(&mut s.cpus_machine, &c.s.t);
-                    if system.contains(&c.s.cpu) {
-                        add(&mut s.cpus_system, &c.s.t);
-                    }
-                    if load.contains(&c.s.cpu) {
-                        add(&mut s.cpus_load, &c.s.t);
-                    }
-                } else if c.phase == "idle" && system.contains(&c.s.cpu) {
-                    add(&mut idle_system, &c.s.t);
-                }
-            }
-            s.idle_system_cores = if idle_secs > 0.0 { idle_system.busy() / idle_secs } else { 0.0 };
-            for k in data.counters.iter().filter(|k| mine(k.repeat, &k.mode) && k.phase == phase) {
-                let cpu = k.scope.strip_prefix("cpu").and_then(|c| c.parse::<usize>().ok());
-                let scopes: Vec<&str> = match cpu {
-                    Some(c) => [("system", system.contains(&c)), ("load", load.contains(&c)), ("machine", true)]
-                        .into_iter()
-                        .filter(|(_, yes)| *yes)
-                        .map(|(s, _)| s)
-                        .collect(),
-                    None => vec![k.scope.as_str()],
-                };
-                for scope in scopes {
-                    *s.counters.entry((k.source.clone(), scope.to_string(), k.name.clone())).or_default() += k.value;
-                }
+            if idle_secs > 0.0 {
+                let idle = phase_cpu(data, run, "idle");
+                s.idle_cores = idle.cpu_s.iter().map(|(g, v)| (g.clone(), v / idle_secs)).collect();
+                s.idle_system_cores = idle.cpu_with_kernel() / idle_secs;
             }
             s
         })

@@ -25,7 +25,8 @@ fn find<'a, 'b>(modes: &'a [ModeRepeats<'b>], name: &str) -> Option<&'a ModeRepe
 }
 
 /// What the headline CPU column measures.
-const CPU_HEADLINE: &str = "CPU-s / 1000 req (system CPUs, kernel included)";
+const CPU_HEADLINE: &str = "CPU-s / 1000 req (kernel included)";
+const CPU_HEADLINE_SHORT: &str = "headline CPU-s (kernel included)";
 
 /// The headline table: per mode, over the repeats (also printed on stdout at the end of a run).
 pub fn headline_table(data: &RunData, stats: &[ModeStats]) -> String {
@@ -56,7 +57,7 @@ pub fn headline_table(data: &RunData, stats: &[ModeStats]) -> String {
         }
     } else {
         let _ =
-            writeln!(t, "| mode | req/s (follows the load: not capacity) | p50 ms | p99 ms | {CPU_HEADLINE} | busy cores (system CPUs) |");
+            writeln!(t, "| mode | req/s (follows the load: not capacity) | p50 ms | p99 ms | {CPU_HEADLINE} | cores (kernel included) |");
         let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|");
         for m in &modes {
             let _ = writeln!(
@@ -79,14 +80,11 @@ fn runs_table(stats: &[ModeStats]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | repeat | status | users | req/s | errors | p50 ms | p99 ms | busy cores (system CPUs) | {CPU_HEADLINE} | CPU-s / 1000 req by process (gateway / sidecar / function / orchestrator) | idle busy cores (system CPUs) | load generator CPUs busy cores |"
+        "| mode | repeat | status | users | req/s | errors | p50 ms | p99 ms | cores (kernel included) | {CPU_HEADLINE} | CPU-s / 1000 req by process (gateway / sidecar / function / orchestrator) | cores with no load (kernel included) | load generator CPUs busy cores (`/proc/stat`) |"
     );
     let _ = writeln!(t, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
     for s in stats {
-        let groups: Vec<String> = GROUPS[..4]
-            .iter()
-            .map(|g| if s.cpu_s.contains_key(*g) { format!("{:.2}", s.group_cpu_per_1000(g)) } else { "-".into() })
-            .collect();
+        let groups: Vec<String> = GROUPS[..4].iter().map(|g| s.group_cpu_per_1000(g).map_or("-".into(), |v| format!("{v:.2}"))).collect();
         let flags = if s.run.flags.is_empty() { String::new() } else { format!(" ({})", s.run.flags.join("; ")) };
         let _ = writeln!(
             t,
@@ -110,32 +108,38 @@ fn runs_table(stats: &[ModeStats]) -> String {
     t
 }
 
-/// The per-process sum next to the system CPUs' busy time, flagged where they differ by more than 10%.
+/// The headline CPU and how it is made, next to `/proc/stat`'s view of the
+/// system's CPUs, flagged where the two differ by more than 10%.
 fn cpu_table(stats: &[ModeStats]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| mode | repeat | by process: gateway / sidecar / function / orchestrator (CPU-s) | by process, sum | system CPUs: user / nice / system / irq / softirq (CPU-s) | busy | steal | not in the per-process sum |"
+        "| mode | repeat | by process: gateway / sidecar / function / orchestrator (CPU-s) | + ksoftirqd on the system's CPUs | = {CPU_HEADLINE_SHORT} | procfs utime + stime of the same processes | `/proc/stat`, system's CPUs: user / nice / system / irq / softirq | less background | = `/proc/stat` measure | steal | `/proc/stat` vs headline |"
     );
-    let _ = writeln!(t, "|---|---:|---|---:|---|---:|---:|---:|");
+    let _ = writeln!(t, "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|");
     for s in stats.iter().filter(|s| s.requests > 0) {
-        let groups: Vec<String> = GROUPS[..4].iter().map(|g| s.cpu_s.get(*g).map_or("-".into(), |v| format!("{v:.2}"))).collect();
-        let c = &s.cpus_system;
+        let groups: Vec<String> = GROUPS[..4].iter().map(|g| s.group_cpu(g).map_or("-".into(), |v| format!("{v:.2}"))).collect();
+        let procfs = s.cpu_s.iter().filter(|(g, _)| *g != "load").fold(0.0, |a, (_, v)| a + v);
+        let set = if s.pinned_apart { CpuSet::System } else { CpuSet::Machine };
+        let exact = |v: f64| if s.exact_cpu() { format!("{v:.2}") } else { "n/c".into() };
+        let c = if s.pinned_apart { &s.cpus_system } else { &s.cpus_machine };
         let gap = s.cpu_gap();
         let flag = if gap.abs() > 0.10 { " **> 10%**" } else { "" };
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.2} | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} | {:.2} | {:.2} | {:.0}%{flag} |",
+            "| {} | {} | {} | {} | {:.2} | {procfs:.2} | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} | {} | {:.2} | {:.2} | {:+.0}%{flag} |",
             s.mode,
             s.run.repeat + 1,
             groups.join(" / "),
-            s.cpu_by_process(),
+            exact(s.ksoftirqd_cpu(set)),
+            s.cpu_with_kernel(),
             c.user,
             c.nice,
             c.system,
             c.irq,
             c.softirq,
-            s.cpu_with_kernel(),
+            exact(s.background_cpu(set)),
+            s.cpu_by_proc_stat(),
             c.steal,
             gap * 100.0,
         );
@@ -299,7 +303,7 @@ const PAPER_BOUTIQUE: [(&str, f64, f64); 4] =
 /// Cores at a stated load, and CPU per request, each against the paper's.
 fn paper_table(modes: &[ModeRepeats]) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "| mode | paper: cores at req/s | paper: CPU-ms per request (derived) | here: busy cores (system CPUs) at req/s | here: CPU-ms per request (kernel included) |");
+    let _ = writeln!(t, "| mode | paper: cores at req/s | paper: CPU-ms per request (derived) | here: cores (kernel included) at req/s | here: CPU-ms per request (kernel included) |");
     let _ = writeln!(t, "|---|---:|---:|---:|---:|");
     for (mode, rps, cores) in PAPER_BOUTIQUE {
         let Some(m) = find(modes, mode) else { continue };
@@ -400,7 +404,7 @@ fn sweep_section(data: &RunData, modes: &[ModeRepeats]) -> String {
     let Some(spec) = &data.manifest.profile.sweep else { return t };
     let _ = writeln!(
         t,
-        "## Open-loop saturation search\n\nOnline Boutique mix tasks (1-2 requests each), {} arrivals, {} sessions. Per mode: a {} s warm-up and a {} s probe at the common rate ({} tasks/s), then {} s probes: the rate grows {}x until a probe fails (or shrinks until one passes), then bisects between the highest pass and the lowest failure until they are within {:.0}%; at most {} s of probes. A probe passes with p99 <= {} ms and < 1% errors; one whose generator sent late (p99 lag > {} ms) ends the search with a lower bound. Latency counts from each task's intended send time (no coordinated omission); achieved = requests answered (not 5xx) within the probe.\n",
+        "## Open-loop saturation search\n\nOnline Boutique mix tasks (1-2 requests each), {} arrivals, {} sessions. Per mode: a {} s warm-up and a {} s probe at the common rate ({} tasks/s), then {} s probes: the rate grows {}x until a probe fails (or shrinks until one passes), then bisects between the highest pass and the lowest failure until they are within {:.0}%; at most {} s of probes. A probe passes with p99 <= {} ms and < 1% errors; one whose generator did not keep up with its schedule (median lag > {} ms) ends the search with a lower bound. Latency counts from each task's intended send time (no coordinated omission); achieved = requests answered (not 5xx) within the probe.\n",
         spec.arrivals,
         spec.sessions,
         data.manifest.profile.warmup_s,
@@ -429,7 +433,7 @@ fn sweep_section(data: &RunData, modes: &[ModeRepeats]) -> String {
             };
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {:.1} | {} | {} | {:.2} | {:.2} | {verdict} |",
+                "| {} | {} | {} | {} | {:.1} | {} | {} | {:.2} | {:.2} / {:.2} | {verdict} |",
                 p.mode,
                 p.repeat + 1,
                 p.phase,
@@ -438,6 +442,7 @@ fn sweep_section(data: &RunData, modes: &[ModeRepeats]) -> String {
                 ms(p.stats.p50_ms),
                 ms(p.stats.p99_ms),
                 p.error_pct(),
+                p.stats.send_lag_p50_ms,
                 p.stats.send_lag_p99_ms
             );
         }
@@ -493,10 +498,12 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     }
     let _ = writeln!(out, "\n## Headline\n");
     out.push_str(&headline_table(data, stats));
-    let cpu_note = if m.pinned_apart() {
-        "the busy time (user + nice + system + irq + softirq, `/proc/stat`) of the CPUs the system under test was pinned to, which includes the kernel's network work done for it in softirq context and by ksoftirqd"
+    let cpu_note = if stats.iter().any(ModeStats::exact_cpu) {
+        "the exact CPU time (eBPF: the scheduler's runtime of each slice, at `sched_switch`; hypervisor steal left out) of the system's processes - which includes the interrupt and softirq work, the kernel's network stack, done while they were on a CPU - plus that of ksoftirqd on the system's CPUs (network work deferred from interrupts); `/proc/stat`'s view is beside it in the CPU section as a cross-check"
+    } else if m.pinned_apart() {
+        "the busy time (user + nice + system + irq + softirq, `/proc/stat`) of the CPUs the system under test was pinned to, kernel network work included (no eBPF collector: nothing else that ran there is taken out)"
     } else {
-        "**unpinned run**: every CPU's busy time (`/proc/stat`) less the harness process's own CPU time, so the load generator's kernel work is included"
+        "**unpinned run, no eBPF collector**: every CPU's busy time (`/proc/stat`) less the harness process's own CPU time, so the load generator's kernel work is included"
     };
     let headline_phase = if m.load_kind == "sweep" { "the probe at the common offered rate" } else { "the measured phase" };
     let _ = writeln!(out, "\nOver {headline_phase}. CPU-s / 1000 requests is {cpu_note}. On one machine over loopback each side's kernel also processes the receive of what it sends, so the system's CPUs carry the receive work of its responses and the generator's CPU that of its requests.\n");
@@ -519,7 +526,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     out.push_str(&cpu_table(stats));
     let _ = writeln!(
         out,
-        "\nBy process: utime + stime (procfs) of every process of the system under test, sampled every {} ms and at every phase boundary, per component group. The system's CPUs: `/proc/stat` over the same window. The last column is the share of the CPUs' busy time not in the per-process sum - the kernel's work on the system's behalf that no process of it was charged for (softirq work in ksoftirqd or on an idle CPU, and all interrupt time where the kernel accounts it apart), and anything else that ran on those CPUs; **> 10%** marks where the per-process sum would understate the cost. Where the kernel samples CPU time at each tick and charges interrupt time to the interrupted task as well (see the machine line), the two agree to within a few ticks when nothing else runs there, and small negative values are that sampling.\n",
+        "\nBy process: the exact on-CPU time of every process of the system under test, per component group, from the eBPF collector (at each `sched_switch`, the growth of the task's scheduler runtime; the sum of each task's slices, threads and processes that exited included, hypervisor steal left out); without it, utime + stime from procfs, sampled every {} ms and at every phase boundary - whole 10 ms clock ticks per process, so a process that used less than 10 ms reads 0 (the procfs column shows that sum beside the exact one). ksoftirqd: its exact on-CPU time on the system's CPUs. The `/proc/stat` measure: the busy time of the system's CPUs over the same window less the background there - the exact on-CPU time of every process outside the run other than ksoftirqd: the machine's own agents and kernel threads such as its memory monitor (n/c: not collected). It also holds interrupt work done while a CPU was otherwise idle, which the headline leaves out; but where the kernel samples CPU time at each tick (see the machine line), it misses or over-counts short bursts, which at low utilization dominates: **> 10%** marks where the two part.\n",
         m.sample_ms
     );
     let _ = writeln!(out, "## Latency per request type\n");
@@ -535,7 +542,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         out.push_str(&audit_table(&modes));
         let _ = writeln!(
             out,
-            "\nMeasured per process with eBPF tracepoints (`system/bpf/audit.bpf.c`), then grouped: a transfer is one send or receive between user space and the kernel on a socket, whatever the path (`sock:sock_send_length`, `sock:sock_recv_length`, receives of sk_msg-redirected messages included), split by the socket: **descriptor / control** when the socket is in a sockmap (SPRIGHT's 16-byte descriptors), **payload** otherwise (HTTP, gRPC, JSON bodies). Context switches = `sched:sched_switch` of the leg's processes; protocol stack passes = `net:netif_receive_skb` + `net:net_dev_xmit` in the leg's process context. External leg = the front door's processes (SPRIGHT gateway, Knative ingress and activator - which in this model also carry every call between functions; gRPC has none: its frontend is a function). (De)serializations are counted by the runtimes, not by the kernel: one per message encoded or decoded at each layer in each process (n/i: not collected). Hard and soft IRQs are in the table above (per CPU set). The paper's rows are from the talk's slides (counted by hand, per chain).\n"
+            "\nMeasured per process with eBPF tracepoints (`system/bpf/audit.bpf.c`), then grouped: a transfer is one send or receive between user space and the kernel on a socket, whatever the path (`sock:sock_send_length`, `sock:sock_recv_length`, receives of sk_msg-redirected messages included), split by the socket: **descriptor / control** when the socket is in a sockmap (SPRIGHT's 16-byte descriptors), **payload** otherwise (HTTP, gRPC, JSON bodies). Context switches = `sched_switch` of the leg's processes; protocol stack passes = `net:netif_receive_skb` + `net:net_dev_xmit` in the leg's process context. External leg = the front door's processes (SPRIGHT gateway, Knative ingress and activator - which in this model also carry every call between functions; gRPC has none: its frontend is a function). (De)serializations are counted by the runtimes, not by the kernel: one per message encoded or decoded at each layer in each process (n/i: not collected). Hard and soft IRQs are in the table above (per CPU set). The paper's rows are from the talk's slides (counted by hand, per chain).\n"
         );
     } else {
         let _ =
@@ -569,6 +576,43 @@ mod tests {
             }));
         }
         d
+    }
+
+    /// With the eBPF collector the headline is the processes' exact on-CPU
+    /// time plus ksoftirqd on the system's CPU; `/proc/stat` less the
+    /// background is the cross-check.
+    #[test]
+    fn the_exact_cpu_headline_and_its_proc_stat_cross_check() {
+        let mut data = fixture::run();
+        let ebpf = |scope: &str, name: &str, ns: f64| crate::results::CounterRow {
+            repeat: 0,
+            mode: "s-spright".into(),
+            phase: "measure".into(),
+            source: "ebpf".into(),
+            scope: scope.into(),
+            name: name.into(),
+            value: ns,
+        };
+        // s-spright: gateway 0.8 s and function 0.6 s on-CPU, ksoftirqd 0.1 s and
+        // background 0.4 s on CPU 0 (busy 2.0 s there), 0.3 s background on CPU 1.
+        data.counters.extend([
+            ebpf("gateway", "oncpu_ns", 0.8e9),
+            ebpf("function", "oncpu_ns", 0.6e9),
+            ebpf("cpu0", "ksoftirqd_oncpu_ns", 0.1e9),
+            ebpf("cpu0", "background_oncpu_ns", 0.4e9),
+            ebpf("cpu1", "background_oncpu_ns", 0.3e9),
+        ]);
+        let stats = stats::compute(&data);
+        let s = &stats[0];
+        assert!(s.exact_cpu());
+        assert!((s.cpu_with_kernel() - 1.5).abs() < 1e-9, "0.8 + 0.6 + 0.1");
+        assert!((s.cpu_by_proc_stat() - 1.6).abs() < 1e-9, "2.0 - 0.4: CPU 1 is not the system's");
+        let summary = render(&data, &stats);
+        assert!(summary.contains("| s-spright | 1 | 0.80 / - / 0.60 / - | 0.10 | 1.50 | 1.50 | 1.00 / 0.00 / 0.40 / 0.00 / 0.60 | 0.40 | 1.60 | 0.00 | +7% |"), "{summary}");
+        assert!(
+            summary.contains("| s-spright | 10.0 | 0.50 | 0.99 | 15.00 | 0.150 |"),
+            "the headline: 1.5 CPU-s per 100 requests: {summary}"
+        );
     }
 
     #[test]

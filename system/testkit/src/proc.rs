@@ -54,6 +54,16 @@ pub fn parents() -> Vec<(u32, u32)> {
     all.flatten().filter_map(|p| Some((u32::try_from(p.pid).ok()?, u32::try_from(p.stat().ok()?.ppid).ok()?))).collect()
 }
 
+/// The command name of `pid` (`comm`: for a kernel thread, its name; None when it is gone).
+pub fn comm(pid: u32) -> Option<String> {
+    Some(process(pid)?.stat().ok()?.comm)
+}
+
+/// The parent of `pid` (None when it is gone).
+pub fn parent(pid: u32) -> Option<u32> {
+    u32::try_from(process(pid)?.stat().ok()?.ppid).ok()
+}
+
 /// The direct children of `pid`, in pid order.
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out: Vec<u32> = parents().into_iter().filter(|&(_, pp)| pp == pid).map(|(p, _)| p).collect();
@@ -169,6 +179,8 @@ mod tests {
         // SAFETY: getppid has no preconditions.
         let parent = unsafe { libc::getppid() } as u32;
         assert!(children_of(parent).contains(&me));
+        assert_eq!(super::parent(me), Some(parent));
+        assert_eq!(comm(2).as_deref(), Some("kthreadd"));
         assert!(process_tree(parent).contains(&me));
         assert!(!cmdline(me).is_empty());
         assert!(threads(me).contains(&me), "the main thread's id is the pid");
