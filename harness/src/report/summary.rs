@@ -419,7 +419,7 @@ fn sweep_section(data: &RunData, modes: &[ModeRepeats]) -> String {
     );
     let _ = writeln!(
         t,
-        "| mode | repeat | probe | offered tasks/s | achieved req/s | p50 ms | p99 ms | errors % | generator lag p99 ms | verdict |"
+        "| mode | repeat | probe | offered tasks/s | achieved req/s | p50 ms | p99 ms | errors % | generator lag p50 / p99 ms | verdict |"
     );
     let _ = writeln!(t, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
     for m in modes {
