@@ -1,14 +1,15 @@
 //! Bringing a deployment of any mode up and down, as OS processes.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use spright::control::chain::ChainFile;
-use spright::service_time::ServiceTimeOverride;
+mod plan;
+
+use plan::Launch;
 
 /// The comparison modes: SPRIGHT with each transport, the local model of
 /// Knative's data path pre-warmed or scaling to zero, and gRPC.
@@ -162,7 +163,7 @@ impl Binaries {
     }
 }
 
-fn workspace_file(rel: &str) -> PathBuf {
+pub(crate) fn workspace_file(rel: &str) -> PathBuf {
     crate::workspace_dir().join(rel)
 }
 
@@ -220,9 +221,11 @@ fn set_affinity(cpus: &[usize]) -> bool {
     }
 }
 
+/// How long a process may take to print that it serves.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A running deployment; dropping it tears everything down.
 pub struct Deployment {
-    pub mode: Mode,
     pub workload: Workload,
     pub addr: SocketAddr,
     /// Processes we started (`Some`) and those another process owns (`None`:
@@ -287,237 +290,52 @@ fn addr_in(line: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("no address in {line:?}"))
 }
 
-/// A concrete address for `listen` (port 0 picks a free port now).
-fn resolve(listen: SocketAddr) -> Result<SocketAddr, String> {
-    if listen.port() != 0 {
-        return Ok(listen);
-    }
-    TcpListener::bind(listen).and_then(|l| l.local_addr()).map_err(|e| format!("cannot find a free port on {listen}: {e}"))
-}
-
-const LOCAL: &str = "127.0.0.1:0";
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-
 impl Deployment {
     /// Brings `workload` up in `mode`.
     pub fn up_with(mode: Mode, workload: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<Self, String> {
         if (opts.scale_to_zero.is_some() || opts.cold_start.is_some()) != (mode == Mode::KnativeStz) {
             return Err("a scale-to-zero window (and cold-start time) goes with mode knative-stz, and knative-stz needs one".into());
         }
-        let mut d =
-            Self { mode, workload, addr: listen, children: Vec::new(), cpus: opts.cpus.clone(), wire_counts: opts.wire_counts.clone() };
-        match (mode, workload) {
-            (m, w) if m.transport().is_some() => d.up_spright(w, listen, bins, opts)?,
-            (Mode::Knative, Workload::Boutique) => d.up_knative_boutique(listen, bins)?,
-            (Mode::Knative | Mode::KnativeStz, w) if w != Workload::Boutique => d.up_knative_functions(w, listen, bins, opts)?,
-            (Mode::Grpc, Workload::Boutique) => d.up_grpc_boutique(listen, bins)?,
-            (m, w) => {
-                return Err(format!(
-                    "mode {} does not run workload {} (the paper's gRPC baseline is Online Boutique only; Online Boutique runs pre-warmed, as in the paper)",
-                    m.name(),
-                    w.name()
-                ))
-            }
-        }
+        let plan = plan::for_mode(mode, workload, listen, opts)?;
+        let mut d = Self { workload, addr: listen, children: Vec::new(), cpus: opts.cpus.clone(), wire_counts: opts.wire_counts.clone() };
+        d.start(plan, bins)?;
         Ok(d)
     }
 
-    fn push(&mut self, name: impl Into<String>, role: Role, child: Child) {
-        let pid = child.id();
-        self.children.push((Component { name: name.into(), role, pid }, Some(child)));
+    /// The one spawner: starts every launch in order, each once those it
+    /// refers to serve. The last one started is the front door. On error,
+    /// what was started is torn down when `self` drops.
+    fn start(&mut self, plan: Vec<Launch>, bins: &Binaries) -> Result<(), String> {
+        let mut started: Vec<(String, SocketAddr)> = Vec::new();
+        for launch in plan {
+            let args = launch.args.iter().map(|a| a.render(&started)).collect::<Result<Vec<_>, _>>()?;
+            let mut cmd = Command::new(bins.get(&launch.bin)?);
+            cmd.args(args);
+            if let Some(dir) = &self.wire_counts {
+                // Inherited by everything the process starts (functions, cold starts).
+                cmd.env(spright::wire::ENV, dir);
+            }
+            let mut child = spawn_on(&mut cmd, &self.cpus)?;
+            let line = wait_line(&mut child, launch.ready, START_TIMEOUT);
+            let pid = child.id();
+            self.children.push((Component { name: launch.name.clone(), role: launch.role, pid }, Some(child)));
+            let addr = addr_in(&line?)?;
+            if launch.adopts_functions {
+                self.adopt_functions(pid);
+            }
+            started.push((launch.name, addr));
+            self.addr = addr;
+        }
+        Ok(())
     }
 
-    fn spawn(&self, cmd: &mut Command) -> Result<Child, String> {
-        if let Some(dir) = &self.wire_counts {
-            // Inherited by everything the process starts (functions, cold starts).
-            cmd.env(spright::wire::ENV, dir);
-        }
-        spawn_on(cmd, &self.cpus)
-    }
-
-    fn up_spright(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<(), String> {
-        let bin = bins.get(w.name())?;
-        let chain = workspace_file(&format!("workloads/{}/chain.yaml", w.name()));
-        let mut cmd = Command::new(bin);
-        cmd.args(["run", "--chain"]).arg(chain).args([
-            "--transport",
-            self.mode.transport().unwrap(),
-            "--listen",
-            &listen.to_string(),
-            "--service-time-scale",
-            &opts.service_time_scale.to_string(),
-        ]);
-        if let Some(m) = &opts.service_time_mode {
-            cmd.args(["--service-time-mode", m]);
-        }
-        let mut child = self.spawn(&mut cmd)?;
-        let line = wait_line(&mut child, "ready http://", START_TIMEOUT);
-        let gateway_pid = child.id();
-        self.push("gateway", Role::Gateway, child);
-        self.addr = addr_in(&line?)?;
-        // The functions are the control plane's children.
-        for pid in testkit::children_of(gateway_pid) {
+    /// Records the functions that `parent` (SPRIGHT's control plane) started.
+    fn adopt_functions(&mut self, parent: u32) {
+        for pid in testkit::children_of(parent) {
             let args = testkit::proc::cmdline(pid);
             let name = args.iter().skip_while(|a| *a != "--function").nth(1).map_or_else(|| format!("pid{pid}"), |id| format!("fn{id}"));
             self.children.push((Component { name, role: Role::Function, pid }, None));
         }
-        Ok(())
-    }
-
-    fn up_knative_boutique(&mut self, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
-        let bin = bins.get("knative-model")?;
-        let ingress = resolve(listen)?;
-        let services =
-            ["frontend", "currency", "productcatalog", "cart", "recommendation", "shipping", "checkout", "payment", "email", "ad"];
-        let mut routes = Vec::new();
-        for s in services {
-            let mut c =
-                self.spawn(Command::new(&bin).args(["boutique", "--service", s, "--listen", LOCAL, "--ingress", &ingress.to_string()]))?;
-            let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
-            self.push(s, Role::Function, c);
-            let container = addr_in(&line?)?;
-            let mut q = self.spawn(Command::new(&bin).args([
-                "queue-proxy",
-                "--listen",
-                LOCAL,
-                "--metrics",
-                LOCAL,
-                "--upstream",
-                &container.to_string(),
-            ]))?;
-            let line = wait_line(&mut q, "listening traffic", START_TIMEOUT);
-            self.push(format!("{s}-queue-proxy"), Role::Sidecar, q);
-            routes.push(format!("{s}={}", addr_in(&line?)?));
-        }
-        let mut cmd = Command::new(&bin);
-        cmd.args(["ingress", "--listen", &ingress.to_string(), "--default-service", "frontend"]);
-        for r in &routes {
-            cmd.args(["--route", r]);
-        }
-        let mut i = self.spawn(&mut cmd)?;
-        let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
-        self.push("ingress", Role::Gateway, i);
-        self.addr = addr_in(&line?)?;
-        Ok(())
-    }
-
-    /// Online Boutique as gRPC microservices: the services that call no one
-    /// first, then recommendation and checkout, then the frontend on the
-    /// public address; each process learns its peers' addresses up front.
-    fn up_grpc_boutique(&mut self, listen: SocketAddr, bins: &Binaries) -> Result<(), String> {
-        let bin = bins.get("grpc-baseline")?;
-        let leaves = ["currency", "productcatalog", "cart", "shipping", "payment", "email", "ad"];
-        let callers = ["recommendation", "checkout"];
-        let mut peers: Vec<String> = Vec::new();
-        for stage in [&leaves[..], &callers[..], &["frontend"][..]] {
-            let mut started = Vec::new();
-            for &s in stage {
-                let at = if s == "frontend" { listen.to_string() } else { LOCAL.to_string() };
-                let mut cmd = Command::new(&bin);
-                cmd.args(["--service", s, "--listen", &at]);
-                for p in &peers {
-                    cmd.args(["--peer", p]);
-                }
-                let mut c = self.spawn(&mut cmd)?;
-                let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
-                self.push(s, Role::Function, c);
-                let addr = addr_in(&line?)?;
-                if s == "frontend" {
-                    self.addr = addr;
-                }
-                started.push(format!("{s}={addr}"));
-            }
-            peers.extend(started);
-        }
-        Ok(())
-    }
-
-    /// Motion or parking on the Knative model: a container and queue-proxy
-    /// per function (pre-warmed), the ingress, and the front-end
-    /// orchestrator on the public address.
-    fn up_knative_functions(&mut self, w: Workload, listen: SocketAddr, bins: &Binaries, opts: &Options) -> Result<(), String> {
-        let (scale, scale_to_zero) = (opts.service_time_scale, opts.scale_to_zero);
-        let mode = opts.service_time_mode.as_deref().map(str::parse).transpose().map_err(|e: String| e)?;
-        let bin = bins.get("knative-model")?;
-        let chain = ChainFile::load(&workspace_file(&format!("workloads/{}/chain.yaml", w.name()))).map_err(|e| e.to_string())?;
-        let spec = &chain.chains[0];
-        let mut routes = Vec::new();
-        if let Some(idle) = scale_to_zero {
-            let mut cmd = Command::new(&bin);
-            cmd.args(["activator", "--listen", LOCAL, "--idle-ms", &idle.as_millis().to_string()]);
-            if let Some(c) = opts.cold_start {
-                cmd.args(["--cold-start-ms", &c.as_millis().to_string()]);
-            }
-            for f in &spec.functions {
-                let st = ServiceTimeOverride { scale, mode }.apply(f.service_time);
-                let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
-                cmd.args([
-                    "--service",
-                    &format!("{}|{}|{} --function {} --service-ms {ms} --service-mode {mode}", f.name, f.threads, w.name(), f.name),
-                ]);
-            }
-            let mut a = self.spawn(&mut cmd)?;
-            let line = wait_line(&mut a, "listening traffic", START_TIMEOUT);
-            self.push("activator", Role::Gateway, a);
-            let activator = addr_in(&line?)?;
-            routes.extend(spec.functions.iter().map(|f| format!("{}={activator}", f.name)));
-        }
-        for f in spec.functions.iter().filter(|_| scale_to_zero.is_none()) {
-            let st = ServiceTimeOverride { scale, mode }.apply(f.service_time);
-            let (ms, mode) = st.map(|s| (s.ms, s.mode.as_str())).unwrap_or((0.0, "sleep"));
-            let mut c = self.spawn(Command::new(&bin).args([
-                w.name(),
-                "--function",
-                &f.name,
-                "--listen",
-                LOCAL,
-                "--service-ms",
-                &ms.to_string(),
-                "--service-mode",
-                mode,
-            ]))?;
-            let line = wait_line(&mut c, "listening traffic", START_TIMEOUT);
-            self.push(f.name.clone(), Role::Function, c);
-            let container = addr_in(&line?)?;
-            // As many in flight as the SPRIGHT function has worker threads.
-            let concurrency = f.threads.to_string();
-            let mut q = self.spawn(Command::new(&bin).args([
-                "queue-proxy",
-                "--listen",
-                LOCAL,
-                "--metrics",
-                LOCAL,
-                "--upstream",
-                &container.to_string(),
-                "--concurrency",
-                &concurrency,
-            ]))?;
-            let line = wait_line(&mut q, "listening traffic", START_TIMEOUT);
-            self.push(format!("{}-queue-proxy", f.name), Role::Sidecar, q);
-            routes.push(format!("{}={}", f.name, addr_in(&line?)?));
-        }
-        let mut cmd = Command::new(&bin);
-        cmd.args(["ingress", "--listen", LOCAL]);
-        for r in &routes {
-            cmd.args(["--route", r]);
-        }
-        let mut i = self.spawn(&mut cmd)?;
-        let line = wait_line(&mut i, "listening traffic", START_TIMEOUT);
-        self.push("ingress", Role::Gateway, i);
-        let ingress = addr_in(&line?)?;
-        let mut o = self.spawn(Command::new(&bin).args([
-            w.name(),
-            "--function",
-            "orchestrator",
-            "--listen",
-            &listen.to_string(),
-            "--ingress",
-            &ingress.to_string(),
-        ]))?;
-        let line = wait_line(&mut o, "listening traffic", START_TIMEOUT);
-        self.push("orchestrator", Role::Orchestrator, o);
-        self.addr = addr_in(&line?)?;
-        Ok(())
     }
 
     pub fn components(&self) -> Vec<Component> {
