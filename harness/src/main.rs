@@ -8,6 +8,7 @@ mod collect;
 mod deploy;
 mod experiment;
 mod load;
+mod node;
 mod report;
 mod results;
 mod stop;
@@ -76,9 +77,32 @@ enum Command {
         /// Let a reference run come from a tree with uncommitted changes (marked as such).
         #[arg(long, requires = "reference")]
         allow_dirty: bool,
+        /// Two nodes: run the system under test and its collectors on the
+        /// node at `ssh://USER@HOST[:PORT]` (with `harness node --stdio`
+        /// there); the load generator runs here.
+        #[arg(long)]
+        sut: Option<String>,
+        /// The system-under-test node's address that the load targets
+        /// (default: the SSH host's).
+        #[arg(long, requires = "sut")]
+        sut_listen: Option<std::net::IpAddr>,
+        /// The harness binary on the system-under-test node.
+        #[arg(long, requires = "sut", default_value = "harness")]
+        sut_harness: String,
+        /// An ssh_config file for reaching that node (keys, known hosts).
+        #[arg(long, requires = "sut")]
+        ssh_config: Option<PathBuf>,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
+    /// Serve the node protocol (one JSON object per line) on stdin and
+    /// stdout: what the experiment driver runs on the system-under-test
+    /// node, over SSH. Everything it started stops when stdin ends.
+    Node {
+        /// Speak on stdin and stdout (the one transport).
+        #[arg(long, required = true)]
+        stdio: bool,
+    },
     /// Bring a deployment up; prints `ready http://ADDR`, runs until SIGINT/SIGTERM, then tears it down.
     Up {
         /// s-spright, d-spright, e-spright, knative (local model, pre-warmed), knative-stz (scale to zero) or grpc.
@@ -176,6 +200,10 @@ fn main() -> ExitCode {
             repeat,
             reference,
             allow_dirty,
+            sut,
+            sut_listen,
+            sut_harness,
+            ssh_config,
         } => {
             if cfg!(debug_assertions) && !allow_unoptimized {
                 return reexec_optimized();
@@ -192,6 +220,7 @@ fn main() -> ExitCode {
                 repeat,
                 reference,
                 allow_dirty,
+                sut: sut.map(|target| experiment::Sut { target, listen: sut_listen, harness: sut_harness, ssh_config }),
             };
             match experiment::run(&args) {
                 Ok(outcome) if outcome.incomplete.is_empty() => ExitCode::SUCCESS,
@@ -216,6 +245,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("harness: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Node { stdio: _ } => match node::server::serve(std::io::stdin().lock(), std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("harness node: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -67,9 +67,28 @@ pub struct Manifest {
     /// How often the CPU sampler read procfs (it also samples at every phase boundary).
     pub sample_ms: u64,
     pub crate_versions: Vec<String>,
+    /// Two nodes (`--sut`): the machine fields above are then the
+    /// system-under-test node's; this says how it was reached and what the
+    /// load generator ran on. None: one node, this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_nodes: Option<TwoNodes>,
     /// One entry per (repeat, mode), in the order they ran.
     pub modes: Vec<ModeRun>,
     pub warnings: Vec<String>,
+}
+
+/// Where each side of a two-node run ran.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TwoNodes {
+    /// How the driver reached the system-under-test node (`ssh://USER@HOST[:PORT]`).
+    pub sut: String,
+    pub sut_hostname: String,
+    /// The address there that the load targeted.
+    pub target: String,
+    /// The network path the load crossed: the load node's route to `target`.
+    pub path: String,
+    /// The load generator's node.
+    pub load: crate::node::protocol::NodeFacts,
 }
 
 impl Manifest {
@@ -226,7 +245,7 @@ pub struct CpuStatSample {
 }
 
 /// A count over a phase.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CounterRow {
     pub repeat: usize,
     pub mode: String,
@@ -696,6 +715,7 @@ pub mod fixture {
             collectors: vec!["procfs".into(), "interrupts".into()],
             sample_ms: 500,
             crate_versions: vec!["harness 0.1.0".into()],
+            two_nodes: None,
             modes: vec![
                 mode(0, "s-spright", "s-spright", 0.0, 10),
                 mode(3, "knative", "knative (local model of Knative's data path)", 30.0, 2),

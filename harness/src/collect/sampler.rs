@@ -13,7 +13,7 @@ use testkit::proc::{context_switches, cpu_seconds, cpu_times, ContextSwitches, C
 use super::attribution::Registry;
 
 /// What one process used in one interval.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CpuRow {
     /// End of the interval, seconds since the run started.
     pub time_s: f64,
@@ -26,7 +26,7 @@ pub struct CpuRow {
 }
 
 /// What one CPU did in one interval (`/proc/stat`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CpuStatRow {
     pub time_s: f64,
     pub cpu: usize,

@@ -12,8 +12,8 @@ use crate::collect::perf::PerfCounters;
 use crate::results::CounterRow;
 
 /// What the counters are read from; shared by every phase of a mode.
-pub struct Collectors<'a> {
-    pub audit: Option<&'a AuditProbe>,
+pub struct Collectors {
+    pub audit: Option<std::sync::Arc<AuditProbe>>,
     pub perf: Option<PerfCounters>,
     /// Shared-memory directory of the runtimes' (de)serialization counters.
     pub wire_dir: Option<PathBuf>,
@@ -36,8 +36,8 @@ impl Snapshot {
         Self {
             irq: interrupts::read_interrupts(),
             soft: interrupts::read_softirqs(),
-            audit: c.audit.map(AuditProbe::snapshot),
-            oncpu: c.audit.map(AuditProbe::oncpu_per_cpu),
+            audit: c.audit.as_deref().map(AuditProbe::snapshot),
+            oncpu: c.audit.as_deref().map(AuditProbe::oncpu_per_cpu),
             perf: c.perf.as_mut().map(PerfCounters::read),
             wire: c.wire_dir.as_deref().map(read_wire_counts).unwrap_or_default(),
         }

@@ -92,6 +92,34 @@ pub fn crate_versions() -> Vec<String> {
     out
 }
 
+/// This machine, as a node reports it.
+pub fn facts() -> crate::node::protocol::NodeFacts {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    crate::node::protocol::NodeFacts {
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
+        kernel: kernel(),
+        cpu_model: cpu_model(),
+        cpu_accounting: cpu_accounting(),
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        allowed_cpus: spright::sys::allowed_cpus(),
+        root,
+        bpf: bpf_status(root),
+        build_profile: if crate::deploy::Binaries::beside_current_exe().release { "release" } else { "debug" }.into(),
+    }
+}
+
+/// This machine's route to `ip` (`ip route get`), as one line.
+pub fn route_to(ip: std::net::IpAddr) -> String {
+    std::process::Command::new("ip")
+        .args(["route", "get", &ip.to_string()])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown (ip route get failed)".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::accounting_from_config;

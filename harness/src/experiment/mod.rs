@@ -4,8 +4,8 @@
 //! regenerate its summary and figures from it.
 
 pub mod config;
-mod counters;
-mod machine;
+pub(crate) mod counters;
+pub(crate) mod machine;
 mod mode;
 pub mod search;
 
@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use self::config::{ExperimentFile, Load};
 use self::mode::{ModeResult, Plan};
-use crate::collect::ebpf::AuditProbe;
-use crate::deploy::{pin_current_thread, Binaries, Mode, Workload};
-use crate::results::{Manifest, RunData};
+use crate::deploy::{pin_current_thread, Mode, Workload};
+use crate::node::client::Node;
+use crate::node::ssh::SshTarget;
+use crate::results::{Manifest, RunData, TwoNodes};
 
 pub struct Args {
     pub name: String,
@@ -36,6 +37,19 @@ pub struct Args {
     pub reference: bool,
     /// Let a reference run come from a tree with uncommitted changes (marked).
     pub allow_dirty: bool,
+    /// Two nodes: the system under test runs on another node (None: here).
+    pub sut: Option<Sut>,
+}
+
+/// The system-under-test node, reached over SSH.
+pub struct Sut {
+    /// `ssh://USER@HOST[:PORT]`.
+    pub target: String,
+    /// Its address the load targets (default: the SSH host's).
+    pub listen: Option<std::net::IpAddr>,
+    /// The harness binary there.
+    pub harness: String,
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// What a finished run left.
@@ -51,10 +65,9 @@ fn rotated<T: Copy>(modes: &[T], r: usize) -> Vec<(usize, T)> {
     (0..modes.len()).map(|i| ((i + r) % n, modes[(i + r) % n])).collect()
 }
 
-/// Checks the pinning against the CPUs this process may use; drops it with
-/// a warning when it cannot be honoured.
-fn usable(cpus: &[usize], what: &str, warnings: &mut Vec<String>) -> Vec<usize> {
-    let allowed = spright::sys::allowed_cpus();
+/// Checks the pinning against the CPUs its node allows; drops it with a
+/// warning when it cannot be honoured.
+fn usable(cpus: &[usize], allowed: &[usize], what: &str, warnings: &mut Vec<String>) -> Vec<usize> {
     if cpus.iter().all(|c| allowed.contains(c)) {
         cpus.to_vec()
     } else {
@@ -81,36 +94,51 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
     if args.repeat == 0 {
         return Err("--repeat must be at least 1".into());
     }
-    let bins = Binaries::beside_current_exe();
     let git_revision = machine::git_revision();
-    if args.reference {
-        if !bins.release {
-            return Err("a reference run measures optimized builds only (no --allow-unoptimized)".into());
-        }
-        if git_revision.ends_with("-dirty") && !args.allow_dirty {
-            return Err(format!(
-                "the tree has uncommitted changes ({git_revision}): a reference run must come from a commit; commit first, or pass --allow-dirty (the run is then marked)"
-            ));
-        }
+    if args.reference && git_revision.ends_with("-dirty") && !args.allow_dirty {
+        return Err(format!(
+            "the tree has uncommitted changes ({git_revision}): a reference run must come from a commit; commit first, or pass --allow-dirty (the run is then marked)"
+        ));
     }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     let mut warnings = Vec::new();
-    if !bins.release {
+    // The driver's machine, before anything pins itself.
+    let here = machine::facts();
+    let load_cpus = usable(&profile.pin.load, &here.allowed_cpus, "load generator", &mut warnings);
+    // The node that runs the system under test and its collectors: a thread
+    // of this process, or `harness node --stdio` over SSH - the same
+    // protocol either way. It reads its machine before anything pins
+    // itself; its own threads (sampler, eBPF reader) run off the system's
+    // CPUs (here: with the load generator).
+    let epoch = Instant::now();
+    let (mut node, listen) = match &args.sut {
+        None => (Node::local(epoch)?, std::net::IpAddr::from([127, 0, 0, 1])),
+        Some(sut) => {
+            let target = SshTarget::parse(&sut.target)?;
+            let listen = match sut.listen {
+                Some(ip) => ip,
+                None => target.ip()?,
+            };
+            let cmd = target.node_command(&sut.harness, sut.ssh_config.as_deref());
+            (Node::command(target.to_string(), cmd, epoch)?, listen)
+        }
+    };
+    warnings.extend(node.hello(&file.collectors, file.sample_ms, &load_cpus)?);
+    let system_cpus = usable(&profile.pin.system, &node.facts.allowed_cpus, "system", &mut warnings);
+    let release = node.facts.build_profile == "release";
+    if args.reference && !release {
+        return Err("a reference run measures optimized builds only (no --allow-unoptimized)".into());
+    }
+    if !release {
         warnings.push("UNOPTIMIZED BUILD: the measured binaries are debug builds; numbers are not valid".into());
     }
     if args.reference && args.allow_dirty && git_revision.ends_with("-dirty") {
         warnings.push(format!("reference run from a tree with uncommitted changes ({git_revision}), allowed by --allow-dirty"));
     }
+    let root = node.facts.root;
     if !root {
         warnings.push("not root: s-spright (eBPF sk_msg) is skipped and the eBPF collector does not run".into());
     }
-    let system_cpus = usable(&profile.pin.system, "system", &mut warnings);
-    let load_cpus = usable(&profile.pin.load, "load generator", &mut warnings);
-    // The machine as this process found it, before it pins itself.
-    let (allowed_cpus, cores) = (spright::sys::allowed_cpus(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    // The harness's own threads (collectors, progress) run with the load
-    // generator, off the system's CPUs.
+    // The driver's own threads (load generator, progress) run on the load CPUs.
     pin_current_thread(&load_cpus)?;
     let started = chrono::Local::now();
     let dir = match (&args.out, args.reference) {
@@ -126,23 +154,12 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         "harness: experiment {} (profile {}, {} build, {} repeat{}), modes {}; results in {}",
         file.name,
         args.profile,
-        if bins.release { "release" } else { "debug" },
+        node.facts.build_profile,
         args.repeat,
         if args.repeat == 1 { "" } else { "s" },
         modes.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
         dir.display()
     );
-    let audit = if file.collectors.iter().any(|c| c == "ebpf") && root {
-        match AuditProbe::start() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                warnings.push(format!("eBPF collector not running: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
     let sweep = if args.sweep {
         Some(profile.sweep.as_ref().ok_or_else(|| format!("profile {} of {} has no sweep section", args.profile, file.name))?)
     } else {
@@ -162,22 +179,7 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         return Err("--sweep drives the Online Boutique mix: use it with the boutique experiment".into());
     }
     crate::stop::install();
-    // Shared memory where the runtimes bump their counters on every message;
-    // removed when the run ends, however it ends.
-    let wire_dir = RemovedOnDrop(PathBuf::from(format!("/dev/shm/spright-wire-{}", std::process::id())));
-    let plan = Plan {
-        trace: trace.as_deref(),
-        file: &file,
-        workload,
-        profile: &profile,
-        bins: &bins,
-        epoch: Instant::now(),
-        system_cpus,
-        load_cpus,
-        audit: audit.as_ref(),
-        sweep,
-        wire_dir: Some(wire_dir.0.clone()),
-    };
+    let plan = Plan { trace: trace.as_deref(), file: &file, workload, profile: &profile, epoch, listen, system_cpus, load_cpus, sweep };
     let mut results: Vec<ModeResult> = Vec::new();
     for repeat in 0..args.repeat {
         for (index, mode) in rotated(&modes, repeat) {
@@ -187,7 +189,7 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
                 ModeResult::not_run(repeat, index, mode, "skipped: needs root (eBPF sk_msg)".into())
             } else {
                 eprintln!("harness: {} (repeat {} of {}) ...", mode.label(), repeat + 1, args.repeat);
-                mode::run_mode(&plan, mode, repeat, index)
+                mode::run_mode(&plan, &mut node, mode, repeat, index)
             };
             results.push(r);
         }
@@ -212,17 +214,24 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         git_revision,
         reference: args.reference,
         allow_dirty: args.allow_dirty,
-        build_profile: if bins.release { "release" } else { "debug" }.into(),
-        kernel: machine::kernel(),
-        cpu_model: machine::cpu_model(),
-        cpu_accounting: machine::cpu_accounting(),
-        cores,
-        allowed_cpus,
+        build_profile: node.facts.build_profile.clone(),
+        kernel: node.facts.kernel.clone(),
+        cpu_model: node.facts.cpu_model.clone(),
+        cpu_accounting: node.facts.cpu_accounting.clone(),
+        cores: node.facts.cores,
+        allowed_cpus: node.facts.allowed_cpus.clone(),
         root,
-        bpf: machine::bpf_status(root),
+        bpf: node.facts.bpf.clone(),
         collectors: file.collectors.clone(),
         sample_ms: file.sample_ms,
         crate_versions: machine::crate_versions(),
+        two_nodes: args.sut.as_ref().map(|_| TwoNodes {
+            sut: node.name.clone(),
+            sut_hostname: node.facts.hostname.clone(),
+            target: listen.to_string(),
+            path: machine::route_to(listen),
+            load: here.clone(),
+        }),
         modes: results.iter().map(|r| r.run.clone()).collect(),
         warnings,
     };
@@ -246,15 +255,6 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
     println!("summary: {}", dir.join("summary.md").display());
     println!("figures: {} (again from the stored data: harness figures {})", dir.join("figures").display(), dir.display());
     Ok(Outcome { dir, incomplete })
-}
-
-/// A directory removed (with its contents) when this is dropped.
-struct RemovedOnDrop(PathBuf);
-
-impl Drop for RemovedOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]

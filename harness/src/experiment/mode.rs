@@ -5,37 +5,32 @@
 use std::future::Future;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::{ExperimentFile, Load, Profile, SweepSpec};
-use super::counters::{self, Collectors, RowKey, Snapshot};
 use super::search::{ProbeStats, Search, Verdict};
-use crate::collect::attribution::Registry;
-use crate::collect::ebpf::AuditProbe;
-use crate::collect::perf::PerfCounters;
-use crate::collect::sampler::Sampler;
-use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
+use crate::deploy::{pin_current_thread, Mode, Workload};
 use crate::load::{open_loop, replay, users, Recorder, RequestRecord};
-use crate::results::{ComponentInfo, CounterRow, CpuSample, CpuStatSample, ModeRun, Phase, ProbeRow, RequestRow};
+use crate::node::client::Node;
+use crate::node::protocol::{Collected, UpRequest};
+use crate::results::{CounterRow, CpuSample, CpuStatSample, ModeRun, ProbeRow, RequestRow};
 
 /// What every mode of a run shares.
 pub struct Plan<'a> {
     pub file: &'a ExperimentFile,
     pub workload: Workload,
     pub profile: &'a Profile,
-    pub bins: &'a Binaries,
     pub epoch: Instant,
+    /// The address on the system-under-test node that its front door takes
+    /// (any free port) and the load targets.
+    pub listen: std::net::IpAddr,
     pub system_cpus: Vec<usize>,
     pub load_cpus: Vec<usize>,
-    pub audit: Option<&'a AuditProbe>,
     pub sweep: Option<&'a SweepSpec>,
     pub trace: Option<&'a [motion::core::TraceEvent]>,
-    /// Shared-memory directory for the runtimes' (de)serialization counters.
-    pub wire_dir: Option<PathBuf>,
 }
 
 pub struct ModeResult {
@@ -110,44 +105,27 @@ fn join<T>(bar: &ProgressBar, phase: &str, generator: JoinHandle<Result<T, Strin
     generator.join().unwrap_or_else(|_| Err("load generator panicked".into()))
 }
 
-/// The mode's timeline: every boundary samples the CPU sampler and reads
-/// every counter, so that each phase's numbers cover exactly its window.
-struct Timeline<'a> {
-    sampler: Sampler,
-    collectors: Collectors<'a>,
-    repeat: usize,
-    mode: &'static str,
-    phases: Vec<Phase>,
-    open: Option<(Phase, Snapshot)>,
-    counters: Vec<CounterRow>,
+/// The mode's phase boundaries, taken on the node (each samples every
+/// collector there). The first failure is kept, and ends the mode: a node
+/// that cannot mark a boundary has lost its measurements.
+struct Timeline<'n> {
+    node: &'n mut Node,
+    failure: Option<String>,
 }
 
-impl<'a> Timeline<'a> {
+impl Timeline<'_> {
     /// Ends the open phase (if any) now and begins `label`.
     fn enter(&mut self, label: &str, offered: Option<f64>) {
-        let (t, snap) = self.boundary();
-        self.close_at(t, &snap);
-        self.open = Some((Phase { label: label.into(), from_s: t, to_s: t, offered }, snap));
+        if self.failure.is_none() {
+            self.failure = self.node.enter(label, offered).err();
+        }
     }
 
     /// Ends the open phase now.
     fn close(&mut self) {
-        let (t, snap) = self.boundary();
-        self.close_at(t, &snap);
-    }
-
-    fn boundary(&mut self) -> (f64, Snapshot) {
-        let t = self.sampler.mark();
-        (t, Snapshot::read(&mut self.collectors))
-    }
-
-    fn close_at(&mut self, t: f64, end: &Snapshot) {
-        let Some((mut phase, start)) = self.open.take() else { return };
-        phase.to_s = t;
-        let forks = self.collectors.audit.map(AuditProbe::parents).unwrap_or_default();
-        let key = RowKey { repeat: self.repeat, mode: self.mode, phase: &phase.label };
-        self.counters.extend(counters::rows(&key, &start, end, &self.collectors.registry, &forks));
-        self.phases.push(phase);
+        if self.failure.is_none() {
+            self.failure = self.node.close().err();
+        }
     }
 }
 
@@ -160,59 +138,50 @@ struct Loaded {
     flags: Vec<String>,
 }
 
-pub fn run_mode(plan: &Plan, mode: Mode, repeat: usize, mode_index: usize) -> ModeResult {
+pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_index: usize) -> ModeResult {
     let p = plan.profile;
     let duration = p.max_duration_s.get(mode.name()).map_or(p.duration_s, |cap| cap.min(p.duration_s));
     let bar = progress(p.idle_s + p.warmup_s + duration, mode, repeat);
     bar.set_message("up");
     let scale_to_zero = mode == Mode::KnativeStz;
-    let opts = Options {
+    let up = UpRequest {
+        mode: mode.name().into(),
+        workload: plan.workload.name().into(),
+        listen: SocketAddr::new(plan.listen, 0),
+        repeat,
         service_time_scale: p.service_time_scale,
         service_time_mode: (!p.service_time_mode.is_empty()).then(|| p.service_time_mode.clone()),
-        scale_to_zero: p.knative.scale_to_zero_ms.filter(|_| scale_to_zero).map(Duration::from_millis),
-        cold_start: p.knative.cold_start_ms.filter(|_| scale_to_zero).map(Duration::from_millis),
+        scale_to_zero_ms: p.knative.scale_to_zero_ms.filter(|_| scale_to_zero),
+        cold_start_ms: p.knative.cold_start_ms.filter(|_| scale_to_zero),
         cpus: plan.system_cpus.clone(),
-        wire_counts: plan.wire_dir.clone(),
     };
-    // Each mode starts with no counter files.
-    if let Some(dir) = &plan.wire_dir {
-        let _ = std::fs::remove_dir_all(dir);
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let mut d = match Deployment::up_with(mode, plan.workload, "127.0.0.1:0".parse().unwrap(), plan.bins, &opts) {
-        Ok(d) => d,
+    let (addr, components) = match node.up(up) {
+        Ok(up) => up,
         Err(e) => return ModeResult::not_run(repeat, mode_index, mode, format!("failed: {e}")),
     };
-    let components = d.components();
     let mut flags = Vec::new();
-    let cores = if plan.system_cpus.is_empty() { spright::sys::allowed_cpus().len() } else { plan.system_cpus.len() };
-    let functions = components.iter().filter(|c| c.role.name() == "function").count();
+    let cores = if plan.system_cpus.is_empty() { node.facts.allowed_cpus.len() } else { plan.system_cpus.len() };
+    let functions = components.iter().filter(|c| c.group == "function").count();
     if mode == Mode::DSpright && functions + 1 > cores {
         flags.push(format!("oversubscribed: {} polling processes on {cores} core(s)", functions + 1));
     }
     if duration < p.duration_s {
         flags.push(format!("load phase capped at {duration} s"));
     }
-    let registry = Registry::new(components.iter().map(|c| (c.pid, c.name.clone(), c.role.name().to_string())), std::process::id());
-    let sampler = Sampler::start(registry.clone(), Duration::from_millis(plan.file.sample_ms), plan.epoch);
-    let collectors = Collectors { audit: plan.audit, perf: None, wire_dir: plan.wire_dir.clone(), registry: registry.clone() };
-    let mut tl = Timeline { sampler, collectors, repeat, mode: mode.name(), phases: Vec::new(), open: None, counters: Vec::new() };
+    let mut tl = Timeline { node, failure: None };
     tl.enter("idle", None);
     wait(&bar, "idle", p.idle_s);
-    // Software perf counters on every thread of the run's processes, opened
-    // before the load so that opening costs nothing measured.
-    if plan.file.collectors.iter().any(|c| c == "perf") {
-        let pids: Vec<u32> = registry.members().into_iter().map(|(pid, _)| pid).collect();
-        match PerfCounters::start(&pids) {
-            Ok(perf) => tl.collectors.perf = Some(perf),
-            Err(e) => flags.push(format!("no perf counters: {e}")),
+    if plan.file.collectors.iter().any(|c| c == "perf") && tl.failure.is_none() {
+        if let Err(e) = tl.node.start_perf() {
+            flags.push(format!("no perf counters: {e}"));
         }
     }
     let loaded = match (plan.sweep, &p.load) {
-        (Some(spec), _) => sweep(plan, spec, d.addr, &mut tl, &bar),
+        _ if tl.failure.is_some() => Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() },
+        (Some(spec), _) => sweep(plan, spec, addr, &mut tl, &bar, repeat, mode),
         (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
-                host: format!("http://{}", d.addr),
+                host: format!("http://{addr}"),
                 users: p.load.users_for(mode),
                 increase_rate: *increase_rate,
                 think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),
@@ -233,7 +202,7 @@ pub fn run_mode(plan: &Plan, mode: Mode, repeat: usize, mode_index: usize) -> Mo
         (None, load @ (Load::MotionTrace { .. } | Load::ParkingBursts { .. })) => {
             let schedule = replay_schedule(plan, load);
             let rec = Recorder::new(plan.epoch);
-            let (r, addr) = (rec.clone(), d.addr);
+            let r = rec.clone();
             tl.enter("measure", None);
             let generator = spawn_load(&plan.load_cpus, move || async move {
                 replay::run(addr, schedule, &r).await;
@@ -244,11 +213,14 @@ pub fn run_mode(plan: &Plan, mode: Mode, repeat: usize, mode_index: usize) -> Mo
             Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new() }
         }
     };
-    let samples = tl.sampler.stop();
+    let failure = tl.failure.take();
     bar.set_message("down");
-    d.down();
+    let collected = node.down();
     bar.finish_and_clear();
     flags.extend(loaded.flags);
+    // A node that failed loses what it measured, not what the driver saw.
+    let node_problem = failure.or_else(|| collected.as_ref().err().cloned()).map(|e| format!("failed: {e}"));
+    let Collected { phases, counters, processes, cpus, components } = collected.unwrap_or_default();
 
     let mut run = ModeRun {
         repeat,
@@ -257,29 +229,23 @@ pub fn run_mode(plan: &Plan, mode: Mode, repeat: usize, mode_index: usize) -> Mo
         label: mode.label().into(),
         status: String::new(),
         users: if plan.sweep.is_some() { 0 } else { p.load.users_for(mode) },
-        phases: tl.phases,
+        phases,
         flags,
-        components: registry
-            .members()
-            .into_iter()
-            .filter(|(_, m)| m.group != "load")
-            .map(|(pid, m)| ComponentInfo { name: m.component, group: m.group, pid })
-            .collect(),
+        components,
     };
     let name = mode.name().to_string();
     let requests: Vec<RequestRow> =
         loaded.requests.into_iter().map(|r| RequestRow { repeat, mode: name.clone(), phase: run.phase_at(r.time_s).into(), r }).collect();
-    let cpu =
-        samples.processes.into_iter().map(|s| CpuSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
-    let cpustat =
-        samples.cpus.into_iter().map(|s| CpuStatSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
-    run.status = match loaded.problem {
+    let cpu = processes.into_iter().map(|s| CpuSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
+    let cpustat = cpus.into_iter().map(|s| CpuStatSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
+    run.status = match (node_problem, loaded.problem) {
         _ if crate::stop::requested() => "cut short: interrupted".to_string(),
-        Some(problem) => problem,
-        None if requests.iter().any(|r| r.phase == run.headline_phase()) => "ok".into(),
-        None => "failed: no request completed in the measured phase".into(),
+        (Some(problem), _) | (None, Some(problem)) => problem,
+        (None, None) if requests.iter().any(|r| r.phase == run.headline_phase()) => "ok".into(),
+        (None, None) => "failed: no request completed in the measured phase".into(),
     };
-    ModeResult { run, requests, cpu, cpustat, counters: tl.counters, probes: loaded.probes }
+    let counters: Vec<CounterRow> = counters;
+    ModeResult { run, requests, cpu, cpustat, counters, probes: loaded.probes }
 }
 
 /// The motion or parking requests of this run, on a relative timeline.
@@ -336,7 +302,7 @@ fn step(
 /// chosen by [`Search`] until it converges or the time cap is spent.
 /// Requests are kept for the warm-up and the common probe; every probe is
 /// summarized in a [`ProbeRow`].
-fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
+fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar: &ProgressBar, repeat: usize, mode: Mode) -> Loaded {
     let mut out = Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() };
     bar.set_message("warm-up");
     tl.enter("warmup", Some(spec.start_rate));
@@ -348,7 +314,7 @@ fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar
     let mut spent = 0.0;
     let mut k = 0;
     while let Some(rate) = search.next_rate() {
-        if out.problem.is_some() || crate::stop::requested() {
+        if out.problem.is_some() || tl.failure.is_some() || crate::stop::requested() {
             break;
         }
         let (label, secs) = if k == 0 { ("common".to_string(), spec.common_s) } else { (format!("probe {k}"), spec.step_s) };
@@ -376,8 +342,8 @@ fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar
         }
         spent += secs;
         out.probes.push(ProbeRow {
-            repeat: tl.repeat,
-            mode: tl.mode.into(),
+            repeat,
+            mode: mode.name().into(),
             phase: label,
             offered: rate,
             duration_s: secs,

@@ -76,11 +76,23 @@ pub fn headline_table(data: &RunData, stats: &[ModeStats]) -> String {
 }
 
 /// Every (repeat, mode): throughput, latency and CPU.
-fn runs_table(stats: &[ModeStats]) -> String {
+/// What the CPUs of the profile's load pinning are on the node measured:
+/// the load generator's on one node; on the system-under-test node of a
+/// two-node run, only the collectors run there (the load is on node-1).
+fn load_cpus_label(two_nodes: bool) -> &'static str {
+    if two_nodes {
+        "node-0's other CPUs"
+    } else {
+        "load CPUs"
+    }
+}
+
+fn runs_table(stats: &[ModeStats], two_nodes: bool) -> String {
     let mut t = String::new();
+    let load = if two_nodes { "node-0's other CPUs (collectors)" } else { "load generator CPUs" };
     let _ = writeln!(
         t,
-        "| mode | repeat | status | users | req/s | errors | p50 ms | p99 ms | cores (kernel included) | {CPU_HEADLINE} | CPU-s / 1000 req by process (gateway / sidecar / function / orchestrator) | cores with no load (kernel included) | load generator CPUs busy cores (`/proc/stat`) |"
+        "| mode | repeat | status | users | req/s | errors | p50 ms | p99 ms | cores (kernel included) | {CPU_HEADLINE} | CPU-s / 1000 req by process (gateway / sidecar / function / orchestrator) | cores with no load (kernel included) | {load} busy cores (`/proc/stat`) |"
     );
     let _ = writeln!(t, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
     for s in stats {
@@ -176,11 +188,13 @@ fn latency_table(modes: &[ModeRepeats]) -> String {
     t
 }
 
-fn interrupts_table(modes: &[ModeRepeats], pinned: bool) -> String {
+fn interrupts_table(modes: &[ModeRepeats], pinned: bool, two_nodes: bool) -> String {
     let mut t = String::new();
+    let l = load_cpus_label(two_nodes);
+    let machine = if two_nodes { "node-0" } else { "machine" };
     let _ = writeln!(
         t,
-        "| mode | context switches / req by process (gateway / sidecar / function / orchestrator) | perf: switches / migrations per req | hard IRQs / req: system CPUs / load CPUs (machine) | hard IRQs / s: system CPUs / load CPUs | softirqs / req: system CPUs / load CPUs (machine) | NET_RX softirqs / req: system CPUs / load CPUs |"
+        "| mode | context switches / req by process (gateway / sidecar / function / orchestrator) | perf: switches / migrations per req | hard IRQs / req: system CPUs / {l} ({machine}) | hard IRQs / s: system CPUs / {l} | softirqs / req: system CPUs / {l} ({machine}) | NET_RX softirqs / req: system CPUs / {l} |"
     );
     let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|");
     for m in modes {
@@ -486,6 +500,21 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         m.profile.pin.system,
         m.seed
     );
+    if let Some(two) = &m.two_nodes {
+        let _ = writeln!(
+            out,
+            "Two nodes: the system under test and its collectors on {} (the machine above), driven over SSH ({}); the load generator on {} ({}, {} cores, allowed {:?}, kernel {}), targeting {} via `{}`.\n",
+            two.sut_hostname,
+            two.sut,
+            two.load.hostname,
+            two.load.cpu_model,
+            two.load.cores,
+            two.load.allowed_cpus,
+            two.load.kernel,
+            two.target,
+            two.path
+        );
+    }
     let _ = writeln!(out, "Repeats: {}.\n", method(m.repeats));
     let _ = writeln!(out, "{KNATIVE_NOTE}\n");
     let incomplete: Vec<String> =
@@ -521,7 +550,7 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         out.push_str(&sweep_section(data, &modes));
     }
     let _ = writeln!(out, "\n## Every run: throughput, latency and CPU\n");
-    out.push_str(&runs_table(stats));
+    out.push_str(&runs_table(stats, m.two_nodes.is_some()));
     let _ = writeln!(out, "\n## CPU: by process and by the system's CPUs\n");
     out.push_str(&cpu_table(stats));
     let _ = writeln!(
@@ -532,10 +561,15 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     let _ = writeln!(out, "## Latency per request type\n");
     out.push_str(&latency_table(&modes));
     let _ = writeln!(out, "\n## Context switches and interrupts\n");
-    out.push_str(&interrupts_table(&modes, m.pinned_apart()));
+    out.push_str(&interrupts_table(&modes, m.pinned_apart(), m.two_nodes.is_some()));
     let _ = writeln!(
         out,
-        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group; perf (opt-in): software counters over every thread of the system under test. Interrupts: `/proc/interrupts` and `/proc/softirqs` per CPU, split into the CPUs the system under test was pinned to and the load generator's; the machine-wide figure in parentheses is the cross-check.\n"
+        "\nContext switches: procfs (voluntary + involuntary, every thread) per component group; perf (opt-in): software counters over every thread of the system under test. Interrupts: `/proc/interrupts` and `/proc/softirqs` per CPU, split into the CPUs the system under test was pinned to and the load generator's; the machine-wide figure in parentheses is the cross-check.{}\n",
+        if m.two_nodes.is_some() {
+            " Two nodes: every interrupt and CPU column is node-0's (its other CPUs run the collectors, not the load); the load node's are not collected."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "## Overhead audit, per request\n");
     if stats.iter().any(|s| s.has_source("ebpf")) {

@@ -108,7 +108,7 @@ pub fn cmdline(pid: u32) -> Vec<String> {
 
 /// What one CPU has done since boot, in seconds (`/proc/stat`'s `cpuN` line).
 /// `user` includes guest time, as the kernel reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CpuTimes {
     pub user: f64,
     pub nice: f64,

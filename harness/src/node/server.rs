@@ -1,0 +1,236 @@
+//! The node side of the protocol: `harness node --stdio` on another
+//! machine, or a thread of the harness on this one. One session per
+//! connection, one mode up at a time. When the input ends - the driver
+//! finished, crashed, or the link dropped - everything the session started
+//! is torn down (the deployment's processes, the sampler, the eBPF
+//! programs, the counter files).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::protocol::{self, Collected, NodeFacts, Reply, Request, UpRequest};
+use crate::collect::attribution::Registry;
+use crate::collect::ebpf::AuditProbe;
+use crate::collect::perf::PerfCounters;
+use crate::collect::sampler::Sampler;
+use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
+use crate::experiment::counters::{self, Collectors, RowKey, Snapshot};
+use crate::experiment::machine;
+use crate::results::{ComponentInfo, CounterRow, Phase};
+
+/// Serves one session until `input` ends.
+pub fn serve(mut input: impl BufRead, mut output: impl Write) -> Result<(), String> {
+    let mut node = Node::default();
+    loop {
+        let reply = match protocol::receive::<Request>(&mut input) {
+            Ok(None) => return Ok(()),
+            Ok(Some(request)) => node.handle(request).unwrap_or_else(|message| Reply::Error { message }),
+            Err(message) => Reply::Error { message },
+        };
+        protocol::send(&mut output, &reply).map_err(|e| format!("the node link failed: {e}"))?;
+    }
+}
+
+#[derive(Default)]
+struct Node {
+    session: Option<Session>,
+}
+
+struct Session {
+    epoch: Instant,
+    sample: Duration,
+    perf: bool,
+    audit: Option<Arc<AuditProbe>>,
+    bins: Binaries,
+    /// Where the runtimes keep their (de)serialization counters; emptied
+    /// for every mode, removed with the session.
+    wire_dir: RemovedOnDrop,
+    mode: Option<ModeSession>,
+}
+
+/// A mode that is up: its processes and its timeline.
+struct ModeSession {
+    deployment: Deployment,
+    timeline: Timeline,
+}
+
+impl Node {
+    fn handle(&mut self, request: Request) -> Result<Reply, String> {
+        if let Request::Hello { version, collectors, sample_ms, collector_cpus } = request {
+            if version != protocol::VERSION {
+                return Err(format!("this node speaks protocol version {}, the driver {version}", protocol::VERSION));
+            }
+            if self.session.is_some() {
+                return Err("the session is already open".into());
+            }
+            let (session, facts, warnings) = Session::open(&collectors, sample_ms, &collector_cpus)?;
+            self.session = Some(session);
+            return Ok(Reply::Hello { facts, warnings });
+        }
+        let s = self.session.as_mut().ok_or("say hello first")?;
+        match request {
+            Request::Hello { .. } => unreachable!("handled above"),
+            Request::Clock => Ok(Reply::Clock { now_s: s.epoch.elapsed().as_secs_f64() }),
+            Request::Up(up) => s.up(&up),
+            Request::Enter { label, offered } => Ok(Reply::Mark { t_s: s.timeline()?.enter(&label, offered) }),
+            Request::Close => Ok(Reply::Mark { t_s: s.timeline()?.close() }),
+            Request::StartPerf => s.start_perf(),
+            Request::Down => s.down(),
+        }
+    }
+}
+
+impl Session {
+    fn open(collectors: &[String], sample_ms: u64, collector_cpus: &[usize]) -> Result<(Self, NodeFacts, Vec<String>), String> {
+        let bins = Binaries::beside_current_exe();
+        // The machine as found, before this thread pins itself.
+        let facts = machine::facts();
+        let root = facts.root;
+        // The sampler and the eBPF reader start from this thread.
+        pin_current_thread(collector_cpus)?;
+        let mut warnings = Vec::new();
+        let audit = if collectors.iter().any(|c| c == "ebpf") && root {
+            AuditProbe::start().map(Arc::new).map_err(|e| warnings.push(format!("eBPF collector not running: {e}"))).ok()
+        } else {
+            None
+        };
+        let session = Self {
+            epoch: Instant::now(),
+            sample: Duration::from_millis(sample_ms.max(1)),
+            perf: collectors.iter().any(|c| c == "perf"),
+            audit,
+            bins,
+            wire_dir: RemovedOnDrop(PathBuf::from(format!("/dev/shm/spright-wire-{}", std::process::id()))),
+            mode: None,
+        };
+        Ok((session, facts, warnings))
+    }
+
+    fn timeline(&mut self) -> Result<&mut Timeline, String> {
+        self.mode.as_mut().map(|m| &mut m.timeline).ok_or_else(|| "no mode is up".to_string())
+    }
+
+    fn up(&mut self, up: &UpRequest) -> Result<Reply, String> {
+        if self.mode.is_some() {
+            return Err("a mode is already up: bring it down first".into());
+        }
+        let mode: Mode = up.mode.parse()?;
+        let workload: Workload = up.workload.parse()?;
+        // Each mode starts with no counter files.
+        let _ = std::fs::remove_dir_all(&self.wire_dir.0);
+        std::fs::create_dir_all(&self.wire_dir.0).map_err(|e| format!("{}: {e}", self.wire_dir.0.display()))?;
+        let opts = Options {
+            service_time_scale: up.service_time_scale,
+            service_time_mode: up.service_time_mode.clone(),
+            scale_to_zero: up.scale_to_zero_ms.map(Duration::from_millis),
+            cold_start: up.cold_start_ms.map(Duration::from_millis),
+            cpus: up.cpus.clone(),
+            wire_counts: Some(self.wire_dir.0.clone()),
+        };
+        let deployment = Deployment::up_with(mode, workload, up.listen, &self.bins, &opts)?;
+        let components = deployment.components();
+        let registry = Registry::new(components.iter().map(|c| (c.pid, c.name.clone(), c.role.name().to_string())), std::process::id());
+        let sampler = Sampler::start(registry.clone(), self.sample, self.epoch);
+        let collectors = Collectors { audit: self.audit.clone(), perf: None, wire_dir: Some(self.wire_dir.0.clone()), registry };
+        let timeline = Timeline {
+            sampler,
+            collectors,
+            repeat: up.repeat,
+            mode: up.mode.clone(),
+            phases: Vec::new(),
+            open: None,
+            counters: Vec::new(),
+        };
+        let addr = deployment.addr;
+        self.mode = Some(ModeSession { deployment, timeline });
+        let components = components.into_iter().map(|c| ComponentInfo { name: c.name, group: c.role.name().into(), pid: c.pid }).collect();
+        Ok(Reply::Up { addr, components })
+    }
+
+    /// Software perf counters on every thread of the run's processes,
+    /// opened once the idle phase is over so that opening costs nothing measured.
+    fn start_perf(&mut self) -> Result<Reply, String> {
+        if !self.perf {
+            return Err("the perf collector was not asked for".into());
+        }
+        let tl = self.timeline()?;
+        let pids: Vec<u32> = tl.collectors.registry.members().into_iter().map(|(pid, _)| pid).collect();
+        tl.collectors.perf = Some(PerfCounters::start(&pids)?);
+        Ok(Reply::Done)
+    }
+
+    fn down(&mut self) -> Result<Reply, String> {
+        let ModeSession { mut deployment, timeline } = self.mode.take().ok_or("no mode is up")?;
+        let samples = timeline.sampler.stop();
+        deployment.down();
+        let components = timeline
+            .collectors
+            .registry
+            .members()
+            .into_iter()
+            .filter(|(_, m)| m.group != "load")
+            .map(|(pid, m)| ComponentInfo { name: m.component, group: m.group, pid })
+            .collect();
+        Ok(Reply::Down(Box::new(Collected {
+            phases: timeline.phases,
+            counters: timeline.counters,
+            processes: samples.processes,
+            cpus: samples.cpus,
+            components,
+        })))
+    }
+}
+
+/// A mode's timeline: every boundary samples the CPU sampler and reads
+/// every counter, so that each phase's numbers cover exactly its window.
+struct Timeline {
+    sampler: Sampler,
+    collectors: Collectors,
+    repeat: usize,
+    mode: String,
+    phases: Vec<Phase>,
+    open: Option<(Phase, Snapshot)>,
+    counters: Vec<CounterRow>,
+}
+
+impl Timeline {
+    /// Ends the open phase (if any) now and begins `label`; returns the boundary's time.
+    fn enter(&mut self, label: &str, offered: Option<f64>) -> f64 {
+        let (t, snap) = self.boundary();
+        self.close_at(t, &snap);
+        self.open = Some((Phase { label: label.into(), from_s: t, to_s: t, offered }, snap));
+        t
+    }
+
+    /// Ends the open phase now.
+    fn close(&mut self) -> f64 {
+        let (t, snap) = self.boundary();
+        self.close_at(t, &snap);
+        t
+    }
+
+    fn boundary(&mut self) -> (f64, Snapshot) {
+        let t = self.sampler.mark();
+        (t, Snapshot::read(&mut self.collectors))
+    }
+
+    fn close_at(&mut self, t: f64, end: &Snapshot) {
+        let Some((mut phase, start)) = self.open.take() else { return };
+        phase.to_s = t;
+        let forks = self.collectors.audit.as_deref().map(AuditProbe::parents).unwrap_or_default();
+        let key = RowKey { repeat: self.repeat, mode: &self.mode, phase: &phase.label };
+        self.counters.extend(counters::rows(&key, &start, end, &self.collectors.registry, &forks));
+        self.phases.push(phase);
+    }
+}
+
+/// A directory removed (with its contents) when this is dropped.
+pub struct RemovedOnDrop(pub PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
