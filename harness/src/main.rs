@@ -22,8 +22,14 @@ use clap::{Parser, Subcommand};
 
 use deploy::{Binaries, Deployment, Mode, Options, Workload};
 
-/// The workspace this harness was built from (experiments, chains, results).
+/// Where the experiment files, chain files and results are: for an
+/// installed harness (`PREFIX/bin/harness`, as the Ansible roles install
+/// it) `PREFIX/share/spright`, else the workspace it was built from.
 pub fn workspace_dir() -> PathBuf {
+    let installed = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.join("share/spright")));
+    if let Some(share) = installed.filter(|d| d.join("harness/experiments").is_dir()) {
+        return share;
+    }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     dir.canonicalize().unwrap_or(dir)
 }

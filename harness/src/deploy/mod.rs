@@ -138,8 +138,9 @@ impl Binaries {
         let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
         // `target/<profile>/deps/<test>` for tests, `target/<profile>/<bin>` otherwise.
         let dir = if dir.ends_with("deps") { dir.parent().unwrap().to_path_buf() } else { dir };
-        let release = dir.file_name().is_some_and(|n| n == "release" || n == "bench");
-        Self { dir, release }
+        // Every binary comes from the build this one came from (the
+        // workspace's target/<profile>, or the set Ansible installs).
+        Self { dir, release: !cfg!(debug_assertions) }
     }
 
     /// Path to the workspace binary `bin`, building it first if it is missing.

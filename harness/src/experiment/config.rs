@@ -142,7 +142,7 @@ impl Load {
 
 impl ExperimentFile {
     pub fn path(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("experiments").join(format!("{name}.yaml"))
+        crate::workspace_dir().join("harness/experiments").join(format!("{name}.yaml"))
     }
 
     pub fn load(path: &Path) -> Result<Self, String> {

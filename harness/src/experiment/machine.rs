@@ -3,9 +3,13 @@
 use std::process::Command;
 
 /// The commit the binaries were built from, `-dirty` when the tree has
-/// changes (untracked files included) outside `results/`.
+/// changes (untracked files included) outside `results/`; for an installed
+/// harness, what the build recorded next to its files (`REVISION`).
 pub fn git_revision() -> String {
     let dir = crate::workspace_dir();
+    if let Ok(recorded) = std::fs::read_to_string(dir.join("REVISION")) {
+        return recorded.trim().to_string();
+    }
     let git = |args: &[&str]| Command::new("git").arg("-C").arg(&dir).args(args).output().ok().filter(|o| o.status.success());
     match git(&["rev-parse", "HEAD"]) {
         Some(o) => {
