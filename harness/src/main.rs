@@ -108,6 +108,11 @@ enum Command {
         /// Speak on stdin and stdout (the one transport).
         #[arg(long, required = true)]
         stdio: bool,
+        /// End the session (tearing everything down) after this many
+        /// seconds without a request: the driver or its link is gone. The
+        /// driver sends a heartbeat every 5 s.
+        #[arg(long, default_value_t = node::server::IDLE_LIMIT.as_secs())]
+        idle_limit_s: u64,
     },
     /// Bring a deployment up; prints `ready http://ADDR`, runs until SIGINT/SIGTERM, then tears it down.
     Up {
@@ -254,7 +259,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Node { stdio: _ } => match node::server::serve(std::io::stdin().lock(), std::io::stdout().lock()) {
+        Command::Node { stdio: _, idle_limit_s } => match node::server::serve(
+            std::io::BufReader::new(std::io::stdin()),
+            std::io::stdout().lock(),
+            std::time::Duration::from_secs(idle_limit_s.max(1)),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("harness node: {e}");

@@ -24,8 +24,13 @@ struct Session {
 
 impl Session {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
             .args(["node", "--stdio"])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -151,4 +156,18 @@ fn bad_requests_get_an_error_and_the_session_goes_on() {
     assert!(all_gone(&pids, Duration::from_secs(10)));
     drop(s.stdin.take());
     assert!(s.child.wait().unwrap().success());
+}
+
+#[test]
+fn a_silent_driver_ends_the_session_like_a_closed_one() {
+    // A half-open link (the driver's machine gone, a cable pulled) closes
+    // nothing: the node notices the silence instead.
+    let mut s = Session::start_with(&["--idle-limit-s", "1"]);
+    s.hello();
+    let (_, pids) = s.up();
+    let started = Instant::now();
+    let status = s.child.wait().unwrap();
+    assert!(!status.success(), "a lost driver is an error: {status}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the idle limit ended it");
+    assert!(all_gone(&pids, Duration::from_secs(10)), "the node's processes outlived its session: {pids:?}");
 }

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 fn run(cmd: &mut Command) -> Output {
@@ -24,6 +25,7 @@ fn ip(args: &[&str]) {
 struct TwoHosts {
     ns: [String; 2],
     addr: [String; 2],
+    veth: [String; 2],
     dir: PathBuf,
     sshd: Option<Child>,
     port: u16,
@@ -32,20 +34,24 @@ struct TwoHosts {
 
 impl TwoHosts {
     fn new() -> Self {
+        // Tests of this file run in parallel in one process: each pair of hosts gets its own names.
+        static MADE: AtomicU32 = AtomicU32::new(0);
+        let k = MADE.fetch_add(1, Ordering::Relaxed);
         let id = std::process::id();
-        let net = 16 + id % 200;
-        let dir = std::env::temp_dir().join(format!("harness-two-nodes-{id}"));
+        let net = 16 + (id + 37 * k) % 200;
+        let dir = std::env::temp_dir().join(format!("harness-two-nodes-{id}-{k}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut hosts = Self {
-            ns: [format!("spr-n0-{id}"), format!("spr-n1-{id}")],
+            ns: [format!("spr-n0-{id}-{k}"), format!("spr-n1-{id}-{k}")],
             addr: [format!("10.231.{net}.1"), format!("10.231.{net}.2")],
+            veth: [format!("s{k}a-{}", id % 100_000), format!("s{k}b-{}", id % 100_000)],
             dir,
             sshd: None,
             port: 2222,
             made_run_sshd: false,
         };
-        let veth = [format!("spr0-{}", id % 100_000), format!("spr1-{}", id % 100_000)];
+        let veth = hosts.veth.clone();
         for ns in &hosts.ns {
             ip(&["netns", "add", ns]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
@@ -95,11 +101,13 @@ impl TwoHosts {
             std::fs::create_dir_all("/run/sshd").unwrap();
             self.made_run_sshd = true;
         }
+        // Its log goes to a file: a session it leaves would hold an inherited pipe open.
+        let log = std::fs::File::create(self.path("sshd.log")).unwrap();
         let sshd = Command::new("ip")
             .args(["netns", "exec", &self.ns[0], "/usr/sbin/sshd", "-D", "-e", "-f"])
             .arg(self.path("sshd_config"))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("sshd (Debian's openssh-server) must be installed");
         self.sshd = Some(sshd);
@@ -113,6 +121,43 @@ impl TwoHosts {
             assert!(Instant::now() < deadline, "sshd in {} never let us in: {}", self.ns[0], String::from_utf8_lossy(&out.stderr));
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The processes in node-0 other than its sshd and SSH sessions.
+    fn node0_processes(&self) -> Vec<String> {
+        let out = run(Command::new("ip").args(["netns", "pids", &self.ns[0]]));
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|pid| Some(format!("{pid} {}", std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?.trim())))
+            .filter(|p| !p.ends_with(" sshd") && !p.contains(" sshd-"))
+            .collect()
+    }
+
+    /// Waits until node-0 runs nothing but its sshd (and SSH sessions).
+    fn wait_until_node0_is_empty(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = self.node0_processes();
+            if left.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "left running on node-0: {left:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// `harness experiment` on node-1 against node-0 (smoke profile).
+    fn experiment(&self, modes: &str, out_dir: &Path) -> Command {
+        let harness = env!("CARGO_BIN_EXE_harness");
+        let target = format!("ssh://root@{}:{}", self.addr[0], self.port);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns[1], harness, "experiment", "boutique", "--modes", modes])
+            .args(["--profile", "smoke", "--allow-unoptimized", "--collectors", "procfs,interrupts,ebpf"])
+            .args(["--sut", &target, "--sut-harness", harness, "--ssh-config"])
+            .arg(self.path("ssh_config"))
+            .arg("--out")
+            .arg(out_dir);
+        cmd
     }
 
     /// `ssh` from node-1 to node-0.
@@ -131,7 +176,15 @@ impl Drop for TwoHosts {
             let _ = sshd.wait();
         }
         for ns in &self.ns {
-            // Deleting a namespace deletes its end of the veth pair, and so the pair.
+            // Whatever still runs there goes first (an SSH session on a
+            // dead link lives on by itself); deleting a namespace deletes
+            // its end of the veth pair, and so the pair.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                    // SAFETY: kill has no memory preconditions; these are the namespace's processes.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
         if self.made_run_sshd {
@@ -146,16 +199,9 @@ fn a_run_drives_node_0_over_ssh_while_the_load_runs_on_node_1() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "namespaces, sshd and eBPF need root; run the tests as root");
     let hosts = TwoHosts::new();
-    let harness = env!("CARGO_BIN_EXE_harness");
     let out_dir = hosts.path("run");
     let target = format!("ssh://root@{}:{}", hosts.addr[0], hosts.port);
-    let out = run(Command::new("ip")
-        .args(["netns", "exec", &hosts.ns[1], harness, "experiment", "boutique", "--modes", "s-spright,knative"])
-        .args(["--profile", "smoke", "--allow-unoptimized", "--collectors", "procfs,interrupts,ebpf"])
-        .args(["--sut", &target, "--sut-harness", harness, "--ssh-config"])
-        .arg(hosts.path("ssh_config"))
-        .arg("--out")
-        .arg(&out_dir));
+    let out = run(&mut hosts.experiment("s-spright,knative", &out_dir));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let manifest = std::fs::read_to_string(out_dir.join("manifest.yaml")).unwrap();
     assert_eq!(manifest.matches("status: ok").count(), 2, "{manifest}\n{stderr}");
@@ -172,7 +218,33 @@ fn a_run_drives_node_0_over_ssh_while_the_load_runs_on_node_1() {
     let requests = std::fs::read_to_string(out_dir.join("requests.csv")).unwrap();
     assert!(requests.lines().filter(|l| l.contains("knative") && l.contains("measure")).count() > 10, "requests recorded");
     // Nothing of the run is left on node-0 once the session is over.
-    // (The pattern does not match the command line of the shell that runs it.)
-    let left = hosts.ssh(&["pgrep", "-f", "'node --stdi[o]'"]).output().unwrap();
-    assert!(!left.status.success(), "a node session outlived the run: {}", String::from_utf8_lossy(&left.stdout));
+    hosts.wait_until_node0_is_empty(Duration::from_secs(20));
+}
+
+#[test]
+fn a_dead_link_ends_the_run_with_a_clear_error_and_nothing_left_running() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "namespaces, sshd and eBPF need root; run the tests as root");
+    let hosts = TwoHosts::new();
+    let out_dir = hosts.path("run");
+    let driver = hosts.experiment("knative,e-spright", &out_dir).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Once the Knative model is up on node-0, the link dies (no FIN, no RST: a half-open connection on both sides).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hosts.node0_processes().len() < 15 {
+        assert!(Instant::now() < deadline, "the Knative model never came up on node-0");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    ip(&["-n", &hosts.ns[1], "link", "set", &hosts.veth[1], "down"]);
+    let cut = Instant::now();
+    let out = driver.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a lost node makes the run incomplete: {stderr}");
+    assert!(cut.elapsed() < Duration::from_secs(90), "the driver noticed the dead link (ssh keep-alives)");
+    // The partial run directory is kept and says what happened.
+    let manifest = std::fs::read_to_string(out_dir.join("manifest.yaml")).unwrap();
+    assert!(manifest.contains(&format!("failed: node ssh://root@{}", hosts.addr[0])), "{manifest}");
+    assert!(out_dir.join("summary.md").is_file(), "{stderr}");
+    // node-0 notices the silence and tears everything down.
+    hosts.wait_until_node0_is_empty(Duration::from_secs(60));
 }

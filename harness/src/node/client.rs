@@ -8,6 +8,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,11 +22,32 @@ enum Peer {
     Process(Child),
 }
 
+/// The session's two directions; a request and its reply are one critical
+/// section (the heartbeat shares the link with the driver's requests).
+struct Link {
+    input: Box<dyn BufRead + Send>,
+    output: Box<dyn Write + Send>,
+}
+
+impl Link {
+    fn call(&mut self, name: &str, request: &Request) -> Result<Reply, String> {
+        let lost = |e: String| format!("node {name}: {e}");
+        protocol::send(&mut self.output, request).map_err(|e| lost(format!("the link failed: {e}")))?;
+        match protocol::receive::<Reply>(&mut self.input).map_err(|e| lost(format!("the link failed: {e}")))? {
+            None => Err(lost("the session ended (the node or its link is gone)".into())),
+            Some(Err(e)) => Err(lost(e)),
+            Some(Ok(Reply::Error { message })) => Err(lost(message)),
+            Some(Ok(reply)) => Ok(reply),
+        }
+    }
+}
+
 pub struct Node {
     /// `local`, or the command's target.
     pub name: String,
-    input: Box<dyn BufRead + Send>,
-    output: Option<Box<dyn Write + Send>>,
+    /// None once the session is closed.
+    link: Arc<Mutex<Option<Link>>>,
+    heartbeat: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     peer: Option<Peer>,
     /// A local node's end of the socket pair, shut down to end the session.
     socket: Option<UnixStream>,
@@ -41,7 +64,7 @@ impl Node {
         let reader = theirs.try_clone().map_err(|e| e.to_string())?;
         let thread = std::thread::Builder::new()
             .name("node".into())
-            .spawn(move || super::server::serve(BufReader::new(reader), theirs))
+            .spawn(move || super::server::serve(BufReader::new(reader), theirs, super::server::IDLE_LIMIT))
             .map_err(|e| format!("cannot start the local node: {e}"))?;
         let input = BufReader::new(ours.try_clone().map_err(|e| e.to_string())?);
         let output = ours.try_clone().map_err(|e| e.to_string())?;
@@ -64,18 +87,47 @@ impl Node {
     }
 
     fn with(name: String, input: Box<dyn BufRead + Send>, output: Box<dyn Write + Send>, peer: Peer, epoch: Instant) -> Self {
-        Self { name, input, output: Some(output), peer: Some(peer), socket: None, epoch, shift_s: 0.0, facts: NodeFacts::default() }
+        Self {
+            name,
+            link: Arc::new(Mutex::new(Some(Link { input, output }))),
+            heartbeat: None,
+            peer: Some(peer),
+            socket: None,
+            epoch,
+            shift_s: 0.0,
+            facts: NodeFacts::default(),
+        }
     }
 
     fn call(&mut self, request: &Request) -> Result<Reply, String> {
-        let lost = |e: String| format!("node {}: {e}", self.name);
-        let out = self.output.as_mut().ok_or("the session is closed")?;
-        protocol::send(out, request).map_err(|e| lost(format!("the link failed: {e}")))?;
-        match protocol::receive::<Reply>(&mut self.input).map_err(lost)? {
-            None => Err(format!("node {}: the session ended (the node or its link is gone)", self.name)),
-            Some(Reply::Error { message }) => Err(format!("node {}: {message}", self.name)),
-            Some(reply) => Ok(reply),
-        }
+        let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        link.as_mut().ok_or_else(|| format!("node {}: the session is closed", self.name))?.call(&self.name, request)
+    }
+
+    /// Keeps the node's idle limit from firing while the driver has nothing
+    /// to ask (a long load phase): a `clock` request every [`HEARTBEAT`].
+    fn start_heartbeat(&mut self) -> Result<(), String> {
+        let (stop, link, name) = (Arc::new(AtomicBool::new(false)), Arc::clone(&self.link), self.name.clone());
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("node-heartbeat".into())
+            .spawn(move || loop {
+                let due = Instant::now() + HEARTBEAT;
+                while Instant::now() < due {
+                    if stopped.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
+                // A failure is the driver's to report, at its next request.
+                if stopped.load(Ordering::Relaxed) || link.as_mut().is_none_or(|l| l.call(&name, &Request::Clock).is_err()) {
+                    return;
+                }
+            })
+            .map_err(|e| format!("cannot start the heartbeat: {e}"))?;
+        self.heartbeat = Some((stop, thread));
+        Ok(())
     }
 
     fn unexpected<T>(&self, reply: Reply) -> Result<T, String> {
@@ -99,6 +151,7 @@ impl Node {
             other => return self.unexpected(other),
         };
         self.sync_clock()?;
+        self.start_heartbeat()?;
         Ok(warnings)
     }
 
@@ -173,6 +226,10 @@ impl Node {
 /// Clock round trips at the start of a session.
 const CLOCK_ROUND_TRIPS: usize = 8;
 
+/// How often an otherwise silent driver says it is there (well within
+/// the node's idle limit, [`super::server::IDLE_LIMIT`]).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// How long a node may take to tear down after its session ends.
 const TEARDOWN: Duration = Duration::from_secs(30);
 
@@ -180,7 +237,13 @@ impl Drop for Node {
     /// Ends the session (the node's input closes) and waits for the node to
     /// have torn everything down.
     fn drop(&mut self) {
-        drop(self.output.take());
+        if let Some((stop, thread)) = self.heartbeat.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
+        let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(Link { mut input, output }) = link else { return };
+        drop(output);
         if let Some(socket) = self.socket.take() {
             let _ = socket.shutdown(std::net::Shutdown::Write);
         }
@@ -200,6 +263,6 @@ impl Drop for Node {
         }
         // What is left unread does not matter any more.
         let mut sink = Vec::new();
-        let _ = self.input.read_to_end(&mut sink);
+        let _ = input.read_to_end(&mut sink);
     }
 }

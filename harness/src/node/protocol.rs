@@ -112,15 +112,14 @@ pub fn send<T: Serialize>(out: &mut impl Write, msg: &T) -> std::io::Result<()> 
     out.flush()
 }
 
-/// Reads one message; `Ok(None)` at the end of the input.
+/// Reads one message: `Ok(None)` at the end of the input, `Ok(Some(Err))`
+/// for a line that is not a message (the link is still good), `Err` when
+/// the link failed.
 #[allow(clippy::disallowed_methods)]
-pub fn receive<T: for<'de> Deserialize<'de>>(input: &mut impl BufRead) -> Result<Option<T>, String> {
+pub fn receive<T: for<'de> Deserialize<'de>>(input: &mut impl BufRead) -> std::io::Result<Option<Result<T, String>>> {
     let mut line = String::new();
-    match input.read_line(&mut line) {
-        Ok(0) => Ok(None),
-        Ok(_) => {
-            serde_json::from_str(&line).map(Some).map_err(|e| format!("not a message of the node protocol ({e}): {:.200}", line.trim_end()))
-        }
-        Err(e) => Err(format!("the node link failed: {e}")),
+    if input.read_line(&mut line)? == 0 {
+        return Ok(None);
     }
+    Ok(Some(serde_json::from_str(&line).map_err(|e| format!("not a message of the node protocol ({e}): {:.200}", line.trim_end()))))
 }

@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,14 +21,37 @@ use crate::experiment::counters::{self, Collectors, RowKey, Snapshot};
 use crate::experiment::machine;
 use crate::results::{ComponentInfo, CounterRow, Phase};
 
-/// Serves one session until `input` ends.
-pub fn serve(mut input: impl BufRead, mut output: impl Write) -> Result<(), String> {
+/// A driver sends a request (a heartbeat `clock` at least) more often than
+/// this; a session that stays silent longer has lost its driver or its
+/// link - which a half-open TCP connection would not say for many minutes -
+/// and ends like one whose input closed.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Serves one session until `input` ends or stays silent for `idle_limit`
+/// ([`IDLE_LIMIT`] unless told otherwise).
+pub fn serve<R: BufRead + Send + 'static>(mut input: R, mut output: impl Write, idle_limit: Duration) -> Result<(), String> {
+    // Lines are read on their own thread so that silence can be timed.
+    let (lines, rx) = std::sync::mpsc::sync_channel::<Option<Result<Request, String>>>(1);
+    std::thread::Builder::new()
+        .name("node-input".into())
+        .spawn(move || loop {
+            // A failed link ends the session as its end does.
+            let message = protocol::receive::<Request>(&mut input).unwrap_or(None);
+            let end = message.is_none();
+            if lines.send(message).is_err() || end {
+                return;
+            }
+        })
+        .map_err(|e| format!("cannot start the node's reader: {e}"))?;
     let mut node = Node::default();
     loop {
-        let reply = match protocol::receive::<Request>(&mut input) {
-            Ok(None) => return Ok(()),
-            Ok(Some(request)) => node.handle(request).unwrap_or_else(|message| Reply::Error { message }),
-            Err(message) => Reply::Error { message },
+        let reply = match rx.recv_timeout(idle_limit) {
+            Ok(None) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!("no request for {} s: the driver or its link is gone; tearing down", idle_limit.as_secs()))
+            }
+            Ok(Some(Ok(request))) => node.handle(request).unwrap_or_else(|message| Reply::Error { message }),
+            Ok(Some(Err(message))) => Reply::Error { message },
         };
         protocol::send(&mut output, &reply).map_err(|e| format!("the node link failed: {e}"))?;
     }
