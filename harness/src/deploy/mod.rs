@@ -128,8 +128,11 @@ pub struct Component {
 #[derive(Clone, Debug)]
 pub struct Binaries {
     pub dir: PathBuf,
-    pub release: bool,
 }
+
+/// Every binary comes from the build this one came from (the workspace's
+/// target/<profile>, or the set Ansible installs): optimized or not as it is.
+pub const RELEASE: bool = !cfg!(debug_assertions);
 
 impl Binaries {
     /// The binaries next to this executable (`target/<profile>/`).
@@ -138,9 +141,7 @@ impl Binaries {
         let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
         // `target/<profile>/deps/<test>` for tests, `target/<profile>/<bin>` otherwise.
         let dir = if dir.ends_with("deps") { dir.parent().unwrap().to_path_buf() } else { dir };
-        // Every binary comes from the build this one came from (the
-        // workspace's target/<profile>, or the set Ansible installs).
-        Self { dir, release: !cfg!(debug_assertions) }
+        Self { dir }
     }
 
     /// Path to the workspace binary `bin`, building it first if it is missing.
@@ -151,10 +152,10 @@ impl Binaries {
             let mut cmd = Command::new(cargo);
             // By binary name only: `parking` is also a dependency's name.
             cmd.current_dir(workspace_file("")).args(["build", "--bin", bin]);
-            if self.release {
+            if RELEASE {
                 cmd.arg("--release");
             }
-            eprintln!("harness: building {bin} ({})", if self.release { "release" } else { "dev" });
+            eprintln!("harness: building {bin} ({})", if RELEASE { "release" } else { "dev" });
             let st = cmd.status().map_err(|e| format!("cannot run cargo to build {bin}: {e}"))?;
             if !st.success() || !path.exists() {
                 return Err(format!("building {bin} failed; build it with `cargo build --bin {bin}`"));

@@ -109,7 +109,7 @@ pub fn facts() -> crate::node::protocol::NodeFacts {
         allowed_cpus: spright::sys::allowed_cpus(),
         root,
         bpf: bpf_status(root),
-        build_profile: if crate::deploy::Binaries::beside_current_exe().release { "release" } else { "debug" }.into(),
+        build_profile: if crate::deploy::RELEASE { "release" } else { "debug" }.into(),
     }
 }
 

@@ -101,9 +101,10 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         ));
     }
     let mut warnings = Vec::new();
-    // The driver's machine, before anything pins itself.
-    let here = machine::facts();
-    let load_cpus = usable(&profile.pin.load, &here.allowed_cpus, "load generator", &mut warnings);
+    // The driver's CPUs, before anything pins itself; on two nodes, the
+    // load node's whole machine for the manifest.
+    let load_cpus = usable(&profile.pin.load, &spright::sys::allowed_cpus(), "load generator", &mut warnings);
+    let load_node = args.sut.as_ref().map(|_| machine::facts());
     // The node that runs the system under test and its collectors: a thread
     // of this process, or `harness node --stdio` over SSH - the same
     // protocol either way. It reads its machine before anything pins
@@ -225,12 +226,12 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         collectors: file.collectors.clone(),
         sample_ms: file.sample_ms,
         crate_versions: machine::crate_versions(),
-        two_nodes: args.sut.as_ref().map(|_| TwoNodes {
+        two_nodes: load_node.map(|load| TwoNodes {
             sut: node.name.clone(),
             sut_hostname: node.facts.hostname.clone(),
             target: listen.to_string(),
             path: machine::route_to(listen),
-            load: here.clone(),
+            load,
         }),
         modes: results.iter().map(|r| r.run.clone()).collect(),
         warnings,

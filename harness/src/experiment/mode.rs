@@ -110,6 +110,8 @@ fn join<T>(bar: &ProgressBar, phase: &str, generator: JoinHandle<Result<T, Strin
 /// that cannot mark a boundary has lost its measurements.
 struct Timeline<'n> {
     node: &'n mut Node,
+    repeat: usize,
+    mode: Mode,
     failure: Option<String>,
 }
 
@@ -168,7 +170,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
     if duration < p.duration_s {
         flags.push(format!("load phase capped at {duration} s"));
     }
-    let mut tl = Timeline { node, failure: None };
+    let mut tl = Timeline { node, repeat, mode, failure: None };
     tl.enter("idle", None);
     wait(&bar, "idle", p.idle_s);
     if plan.file.collectors.iter().any(|c| c == "perf") && tl.failure.is_none() {
@@ -178,7 +180,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
     }
     let loaded = match (plan.sweep, &p.load) {
         _ if tl.failure.is_some() => Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() },
-        (Some(spec), _) => sweep(plan, spec, addr, &mut tl, &bar, repeat, mode),
+        (Some(spec), _) => sweep(plan, spec, addr, &mut tl, &bar),
         (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
                 host: format!("http://{addr}"),
@@ -244,7 +246,6 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         (None, None) if requests.iter().any(|r| r.phase == run.headline_phase()) => "ok".into(),
         (None, None) => "failed: no request completed in the measured phase".into(),
     };
-    let counters: Vec<CounterRow> = counters;
     ModeResult { run, requests, cpu, cpustat, counters, probes: loaded.probes }
 }
 
@@ -302,7 +303,7 @@ fn step(
 /// chosen by [`Search`] until it converges or the time cap is spent.
 /// Requests are kept for the warm-up and the common probe; every probe is
 /// summarized in a [`ProbeRow`].
-fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar: &ProgressBar, repeat: usize, mode: Mode) -> Loaded {
+fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
     let mut out = Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() };
     bar.set_message("warm-up");
     tl.enter("warmup", Some(spec.start_rate));
@@ -342,8 +343,8 @@ fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar
         }
         spent += secs;
         out.probes.push(ProbeRow {
-            repeat,
-            mode: mode.name().into(),
+            repeat: tl.repeat,
+            mode: tl.mode.name().into(),
             phase: label,
             offered: rate,
             duration_s: secs,

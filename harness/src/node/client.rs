@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,7 +47,8 @@ pub struct Node {
     pub name: String,
     /// None once the session is closed.
     link: Arc<Mutex<Option<Link>>>,
-    heartbeat: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// Dropping the sender stops the heartbeat.
+    heartbeat: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     peer: Option<Peer>,
     /// A local node's end of the socket pair, shut down to end the session.
     socket: Option<UnixStream>,
@@ -107,22 +108,17 @@ impl Node {
     /// Keeps the node's idle limit from firing while the driver has nothing
     /// to ask (a long load phase): a `clock` request every [`HEARTBEAT`].
     fn start_heartbeat(&mut self) -> Result<(), String> {
-        let (stop, link, name) = (Arc::new(AtomicBool::new(false)), Arc::clone(&self.link), self.name.clone());
-        let stopped = Arc::clone(&stop);
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (link, name) = (Arc::clone(&self.link), self.name.clone());
         let thread = std::thread::Builder::new()
             .name("node-heartbeat".into())
-            .spawn(move || loop {
-                let due = Instant::now() + HEARTBEAT;
-                while Instant::now() < due {
-                    if stopped.load(Ordering::Relaxed) {
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT) {
+                    let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
+                    // A failure is the driver's to report, at its next request.
+                    if link.as_mut().is_none_or(|l| l.call(&name, &Request::Clock).is_err()) {
                         return;
                     }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
-                // A failure is the driver's to report, at its next request.
-                if stopped.load(Ordering::Relaxed) || link.as_mut().is_none_or(|l| l.call(&name, &Request::Clock).is_err()) {
-                    return;
                 }
             })
             .map_err(|e| format!("cannot start the heartbeat: {e}"))?;
@@ -238,7 +234,7 @@ impl Drop for Node {
     /// have torn everything down.
     fn drop(&mut self) {
         if let Some((stop, thread)) = self.heartbeat.take() {
-            stop.store(true, Ordering::Relaxed);
+            drop(stop);
             let _ = thread.join();
         }
         let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).take();
