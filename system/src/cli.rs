@@ -39,17 +39,24 @@ enum Command {
         #[arg(long)]
         chain: PathBuf,
     },
-    /// Run one function (started by the control plane).
-    #[command(hide = true)]
+    /// Run one function of a chain: started by the control plane, or by a
+    /// container of the chain's pod next to `run --external-functions`.
     Function {
+        /// The chain file the deployment runs.
         #[arg(long)]
         chain_file: PathBuf,
+        /// The chain's name.
         #[arg(long)]
         chain: String,
+        /// The function's id in that chain.
         #[arg(long)]
         function: u16,
+        /// The control socket to register on (`@name` = abstract).
         #[arg(long)]
         control: String,
+        /// Seconds to keep trying while the control socket is not there yet.
+        #[arg(long, default_value_t = 0)]
+        wait_for_control_s: u64,
     },
 }
 
@@ -79,6 +86,19 @@ struct RunArgs {
     /// Emulate service time by `sleep` or `spin`, whatever the chain file says.
     #[arg(long)]
     service_time_mode: Option<ServiceMode>,
+    /// The control socket's name (`@name` = abstract, in this network
+    /// namespace); default: unique per process.
+    #[arg(long)]
+    control: Option<String>,
+    /// Start no function: each registers itself (`function --control`),
+    /// e.g. from its own container in the chain's pod. Serving starts at
+    /// once; `/healthz` answers 503 until every function has registered.
+    #[arg(long)]
+    external_functions: bool,
+    /// Also admit functions run by this user (their containers run
+    /// unprivileged next to a root gateway).
+    #[arg(long)]
+    function_uid: Option<u32>,
 }
 
 /// Runs the CLI with `registry`'s handlers available to functions.
@@ -88,8 +108,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Command::Run(args) => run(args),
         Command::Stats { admin } => stats(admin),
         Command::Check { chain } => ChainFile::load(&chain).map(|f| println!("ok: {} chains", f.chains.len())).map_err(|e| e.to_string()),
-        Command::Function { chain_file, chain, function, control } => {
-            serve_function(&registry, &FunctionArgs { chain_file, chain, function, control }).map_err(|e| e.to_string())
+        Command::Function { chain_file, chain, function, control, wait_for_control_s } => {
+            let wait_for_control = Duration::from_secs(wait_for_control_s);
+            serve_function(&registry, &FunctionArgs { chain_file, chain, function, control, wait_for_control }).map_err(|e| e.to_string())
         }
     };
     match result {
@@ -111,7 +132,19 @@ fn stats(admin: SocketAddr) -> Result<(), String> {
 }
 
 fn run(args: RunArgs) -> Result<(), String> {
-    let RunArgs { chain, transport, listen, admin, no_eproxy, ready_timeout, service_time_scale, service_time_mode } = args;
+    let RunArgs {
+        chain,
+        transport,
+        listen,
+        admin,
+        no_eproxy,
+        ready_timeout,
+        service_time_scale,
+        service_time_mode,
+        control,
+        external_functions,
+        function_uid,
+    } = args;
     if !(service_time_scale >= 0.0 && service_time_scale.is_finite()) {
         return Err(format!("--service-time-scale must be a non-negative number, got {service_time_scale}"));
     }
@@ -131,6 +164,9 @@ fn run(args: RunArgs) -> Result<(), String> {
         eproxy_interface: (!no_eproxy && root && addr.ip().is_loopback()).then(|| "lo".to_string()),
         eproxy_port: addr.port(),
         service_time: ServiceTimeOverride { scale: service_time_scale, mode: service_time_mode },
+        control,
+        external_functions,
+        function_uid,
     };
     let mut deployment = Deployment::start(&opts).map_err(|e| e.to_string())?;
     deployment.wait_ready(ready).map_err(|e| e.to_string())?;

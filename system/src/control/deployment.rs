@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::chain::{ChainFile, ChainFileError};
+use super::chain::{ChainFile, ChainFileError, FunctionSpec};
 use super::fabric::{Fabric, FabricError};
 use super::registration::{send_refusal, send_welcome, Hello};
 use super::supervisor::{SpawnSpec, Supervisor};
@@ -54,6 +54,16 @@ pub struct RunOptions {
     pub eproxy_port: u16,
     /// Scales or re-modes every function's emulated service time.
     pub service_time: ServiceTimeOverride,
+    /// The control socket's name (`@name` = abstract); default: one made
+    /// unique by pid and a random number.
+    pub control: Option<String>,
+    /// Start no function: each registers from outside (a container of the
+    /// chain's pod), and `/healthz` says when all have.
+    pub external_functions: bool,
+    /// A user besides our own whose processes may register functions
+    /// (functions in their own unprivileged containers next to a root
+    /// gateway).
+    pub function_uid: Option<u32>,
 }
 
 /// A registered function process.
@@ -82,6 +92,9 @@ pub(crate) struct Shared {
     pub eproxy: Option<Eproxy>,
     pub oversubscribed: Option<(usize, usize)>,
     pub service_time: ServiceTimeOverride,
+    /// No function is ours to start (see [`RunOptions::external_functions`]).
+    external_functions: bool,
+    function_uid: Option<u32>,
     stopping: AtomicBool,
     next_lease: AtomicU32,
 }
@@ -148,7 +161,7 @@ impl Deployment {
             );
         }
 
-        let control_addr = format!("@spright-{}-{:016x}", std::process::id(), rand_u64());
+        let control_addr = opts.control.clone().unwrap_or_else(|| format!("@spright-{}-{:016x}", std::process::id(), rand_u64()));
         let listener = sys::unix_listen(&control_addr).map_err(DeployError::Control)?;
 
         let shared = Arc::new(Shared {
@@ -162,6 +175,8 @@ impl Deployment {
             eproxy,
             oversubscribed,
             service_time: opts.service_time,
+            external_functions: opts.external_functions,
+            function_uid: opts.function_uid,
             stopping: AtomicBool::new(false),
             next_lease: AtomicU32::new(0),
         });
@@ -200,7 +215,7 @@ impl Deployment {
         };
         let chain_file = std::fs::canonicalize(&opts.chain_file).unwrap_or_else(|_| opts.chain_file.clone());
         for (id, chain) in shared.file.chains() {
-            for f in chain.functions.iter().filter(|f| f.spawn) {
+            for f in chain.functions.iter().filter(|f| shared.starts(f)) {
                 shared.supervisor.supervise(SpawnSpec {
                     endpoint: Endpoint::new(id, f.function_id()),
                     name: format!("{}/{}", chain.name, f.name),
@@ -235,14 +250,18 @@ impl Deployment {
         &self.control_addr
     }
 
-    /// Waits until every spawned function has registered.
+    /// Waits until every function we started has registered (with external
+    /// functions: none; `/healthz` tells when they have).
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), DeployError> {
-        let want: Vec<(Endpoint, String)> = self
-            .shared
+        let shared = &self.shared;
+        let want: Vec<(Endpoint, String)> = shared
             .file
             .chains()
             .flat_map(|(id, c)| {
-                c.functions.iter().filter(|f| f.spawn).map(move |f| (Endpoint::new(id, f.function_id()), format!("{}/{}", c.name, f.name)))
+                c.functions
+                    .iter()
+                    .filter(|f| shared.starts(f))
+                    .map(move |f| (Endpoint::new(id, f.function_id()), format!("{}/{}", c.name, f.name)))
             })
             .collect();
         let regs = &self.shared.registrations;
@@ -309,6 +328,11 @@ impl Shared {
 
     pub(crate) fn registration(&self, e: Endpoint) -> Option<Registration> {
         self.registrations.live.lock().unwrap().get(&e).copied()
+    }
+
+    /// Whether the control plane starts (and supervises) this function.
+    fn starts(&self, f: &FunctionSpec) -> bool {
+        f.spawn && !self.external_functions
     }
 
     pub(crate) fn registrations_keys(&self) -> Vec<Endpoint> {
@@ -381,18 +405,18 @@ impl Shared {
         eprintln!("spright: function {endpoint} (pid {}) is gone: {failed} requests failed, {reclaimed} slots reclaimed", hello.pid);
     }
 
-    /// Checks a HELLO: known function, same user, and - for functions we
-    /// spawn - the very process we started.
+    /// Checks a HELLO: known function, our user (or the one allowed for
+    /// functions), and - for functions we start - the very process we started.
     fn admit(&self, conn: &UnixStream, hello: &Hello) -> Result<Endpoint, String> {
         let (id, chain) = self.file.chain_by_name(&hello.chain).ok_or_else(|| format!("unknown chain {:?}", hello.chain))?;
         let spec =
             chain.function(FunctionId(hello.function)).ok_or_else(|| format!("chain {} has no function {}", chain.name, hello.function))?;
         let endpoint = Endpoint::new(id, spec.function_id());
         let (pid, uid) = sys::peer_credentials(conn).map_err(|e| format!("peer credentials: {e}"))?;
-        if uid != unsafe { libc::geteuid() } {
+        if uid != unsafe { libc::geteuid() } && Some(uid) != self.function_uid {
             return Err(format!("uid {uid} may not register functions of this control plane"));
         }
-        if spec.spawn && !self.supervisor.wait_for_pid(endpoint, pid, Duration::from_secs(2)) {
+        if self.starts(spec) && !self.supervisor.wait_for_pid(endpoint, pid, Duration::from_secs(2)) {
             return Err(format!("pid {pid} is not the process started for this function"));
         }
         if let Some(old) = self.registrations.live.lock().unwrap().get(&endpoint) {

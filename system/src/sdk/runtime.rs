@@ -14,7 +14,7 @@ use crate::pool::{Pool, PoolError};
 use crate::service_time::ServiceTime;
 use crate::transport::eventring::{self, Doorbells};
 use crate::transport::ring::{self, RingSegment};
-use crate::transport::{skmsg, DescriptorTx, Link, TransportError, TransportKind};
+use crate::transport::{skmsg, DescriptorRx, DescriptorTx, Link, TransportError, TransportKind};
 use crate::txn::Txn;
 
 /// How the control plane starts a function (`spright function ...`).
@@ -24,6 +24,9 @@ pub struct FunctionArgs {
     pub chain: String,
     pub function: u16,
     pub control: String,
+    /// How long to keep trying while the control socket is not there yet
+    /// (a container started before its pod's gateway); zero: fail at once.
+    pub wait_for_control: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,32 @@ impl Worker {
 }
 
 /// Runs a function process until the control plane goes away.
+/// Connects to the control socket, retrying while nobody listens on it yet
+/// (refused or, for a path, missing) until `wait` has passed.
+fn connect_control(addr: &str, wait: std::time::Duration) -> std::io::Result<std::os::unix::net::UnixStream> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match crate::sys::unix_connect(addr) {
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The next batch; false once the control plane closed our link (it is
+/// shutting down: a normal end, not a failure).
+fn receive(rx: &mut dyn DescriptorRx, batch: &mut Vec<Descriptor>) -> Result<bool, SdkError> {
+    match rx.recv(batch) {
+        Err(TransportError::Closed) => Ok(false),
+        r => r.map(|()| true).map_err(SdkError::from),
+    }
+}
+
 pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), SdkError> {
     let file = ChainFile::load(&args.chain_file)?;
     let (_, chain) = file.chain_by_name(&args.chain).ok_or_else(|| SdkError::UnknownChain(args.chain.clone()))?;
@@ -121,7 +150,7 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
     })?;
 
     let reg_err = |source| SdkError::Registration { path: args.control.clone(), source };
-    let control = crate::sys::unix_connect(&args.control).map_err(reg_err)?;
+    let control = connect_control(&args.control, args.wait_for_control).map_err(reg_err)?;
     Hello { chain: args.chain.clone(), function: args.function, pid: std::process::id() }.send(&control).map_err(reg_err)?;
     let welcome = Welcome::recv(&control).map_err(reg_err)?;
     let me = Endpoint::new(welcome.chain, FunctionId(args.function));
@@ -168,7 +197,9 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
         // One thread: handle inline in the receive loop (no hand-off).
         loop {
             batch.clear();
-            rx.recv(&mut batch)?;
+            if !receive(&mut *rx, &mut batch)? {
+                return Ok(());
+            }
             for d in batch.drain(..) {
                 worker.process(d);
             }
@@ -191,7 +222,9 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
     }
     loop {
         batch.clear();
-        rx.recv(&mut batch)?;
+        if !receive(&mut *rx, &mut batch)? {
+            return Ok(());
+        }
         for d in batch.drain(..) {
             if work_tx.send(d).is_err() {
                 return Ok(());
