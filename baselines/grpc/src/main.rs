@@ -30,7 +30,8 @@ struct Cli {
     service: String,
     #[arg(long)]
     listen: SocketAddr,
-    /// Where a service this one calls listens: `SERVICE=ADDR` (repeatable).
+    /// Where a service this one calls listens: `SERVICE=ADDR` (repeatable;
+    /// ADDR may be `HOST:PORT`, resolved at start).
     #[arg(long = "peer", value_parser = parse_peer)]
     peers: Vec<(String, SocketAddr)>,
 }
@@ -40,7 +41,7 @@ fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
     if !server::SERVICES.contains(&name) {
         return Err(format!("unknown service {name:?} (one of {})", server::SERVICES.join(", ")));
     }
-    Ok((name.to_string(), addr.parse().map_err(|e| format!("{addr}: {e}"))?))
+    Ok((name.to_string(), baseline_common::resolve(addr)?))
 }
 
 fn main() {

@@ -78,7 +78,8 @@ enum Command {
         service: String,
         #[arg(long)]
         listen: SocketAddr,
-        #[arg(long)]
+        /// The ingress every call goes through (`HOST:PORT` is resolved at start).
+        #[arg(long, value_parser = baseline_common::resolve)]
         ingress: SocketAddr,
     },
 }
@@ -90,8 +91,9 @@ struct FunctionContainer {
     function: String,
     #[arg(long)]
     listen: SocketAddr,
-    /// The ingress (the orchestrator calls the functions through it).
-    #[arg(long)]
+    /// The ingress (the orchestrator calls the functions through it;
+    /// `HOST:PORT` is resolved at start).
+    #[arg(long, value_parser = baseline_common::resolve)]
     ingress: Option<SocketAddr>,
     /// Emulated service time per request (as in the workload's chain file).
     #[arg(long, default_value_t = 0.0)]
@@ -111,7 +113,7 @@ fn fail(msg: &str) {
 
 fn parse_route(s: &str) -> Result<(String, SocketAddr), String> {
     let (name, addr) = s.split_once('=').ok_or("expected SERVICE=ADDR")?;
-    Ok((name.to_string(), addr.parse().map_err(|e| format!("{addr}: {e}"))?))
+    Ok((name.to_string(), baseline_common::resolve(addr)?))
 }
 
 fn main() {
