@@ -4,7 +4,8 @@
 # files its Containerfile names - no base image, so nothing outside the
 # package registries is needed, here or on an air-gapped cluster. Writes
 # one OCI archive per image (NAME.oci.tar, which the Ansible `cluster` role
-# imports into containerd) and removes the images from buildah's storage.
+# imports into containerd) and TAG (the tag they got: the revision), and
+# removes the images from buildah's storage.
 #
 # images/build.sh [--bins DIR] [--out DIR] [NAME...]
 #   --bins  the binaries (default: target/release; build them first)
@@ -66,7 +67,9 @@ for name in "${names[@]}"; do
         --label "org.opencontainers.image.version=${revision:0:12}" \
         -t "$tag" -f "$repo/$dir/Containerfile" "$ctx" >/dev/null
     rm -f "$out/$name.oci.tar"
-    buildah push -q "$tag" "oci-archive:$out/$name.oci.tar:spright-rs/$name:${revision:0:12}"
+    buildah push -q "$tag" "oci-archive:$out/$name.oci.tar:$tag"
     buildah rmi -f "$tag" >/dev/null
-    echo "$out/$name.oci.tar (spright-rs/$name:${revision:0:12})"
+    echo "$out/$name.oci.tar ($tag)"
 done
+# The tag every image got, for whoever imports them (the `cluster` role).
+echo "${revision:0:12}" >"$out/TAG"

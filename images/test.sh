@@ -30,7 +30,7 @@ def blob(digest):
 index = json.load(open(os.path.join(oci, "index.json")))
 assert len(index["manifests"]) == 1, index
 ref = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
-assert ref.startswith("spright-rs/boutique:"), ref
+assert ref.startswith("localhost/spright-rs/boutique:"), ref
 manifest = json.load(open(blob(index["manifests"][0]["digest"])))
 config = json.load(open(blob(manifest["config"]["digest"])))
 c = config["config"]

@@ -11,6 +11,12 @@
 #
 # bash ansible/test/two-hosts.sh   (root; uses the binaries `cargo test` built
 # in target/debug, or those in $SPRIGHT_BINARIES)
+#
+# The same hosts measure a two-node run when asked (release binaries):
+#   SPRIGHT_BINARIES=target/release TWO_HOSTS_PROFILE=local TWO_HOSTS_MODES=s-spright,d-spright,e-spright,knative,grpc \
+#   TWO_HOSTS_RESULTS=results/two-nodes bash ansible/test/two-hosts.sh
+# (both "hosts" share this machine's cores and kernel: such a run measures
+# the split harness and the bridge path, not two machines).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" != 0 ]; then
@@ -20,7 +26,11 @@ fi
 for tool in ip unshare /usr/sbin/sshd ssh ssh-keygen python3; do
     command -v "$tool" >/dev/null || { echo "two-hosts.sh: $tool is missing" >&2; exit 1; }
 done
-bins=${SPRIGHT_BINARIES:-$repo/target/debug}
+bins=$(realpath -m "${SPRIGHT_BINARIES:-$repo/target/debug}")
+profile=${TWO_HOSTS_PROFILE:-smoke}
+modes=${TWO_HOSTS_MODES:-s-spright,knative}
+[ -n "$modes" ] || { echo "two-hosts.sh: TWO_HOSTS_MODES names the modes" >&2; exit 1; }
+results=${TWO_HOSTS_RESULTS:+$(realpath -m "$TWO_HOSTS_RESULTS")}
 [ -x "$bins/harness" ] || { echo "two-hosts.sh: no binaries in $bins (run cargo test first)" >&2; exit 1; }
 
 t=$(mktemp -d /tmp/spright-two-hosts.XXXXXX)
@@ -106,14 +116,8 @@ for a in "${addr[@]}"; do
 done
 
 step "ansible (virtual environment from ansible/requirements.txt)"
-venv=$repo/target/ansible-venv
-if ! "$venv/bin/ansible-playbook" --version >/dev/null 2>&1 || ! cmp -s "$repo/ansible/requirements.txt" "$venv/requirements.txt"; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q -r "$repo/ansible/requirements.txt"
-    cp "$repo/ansible/requirements.txt" "$venv/requirements.txt"
-fi
-export PATH="$venv/bin:$PATH" ANSIBLE_CONFIG="$repo/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1
+. "$repo/ansible/test/venv.sh"
+export ANSIBLE_CONFIG="$repo/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1
 export ANSIBLE_SSH_CONTROL_PATH_DIR="$t/cp" ANSIBLE_LOCAL_TEMP="$t/ansible-local" ANSIBLE_HOME="$t/ansible-home"
 
 cat >"$t/inventory.yml" <<INV
@@ -155,7 +159,7 @@ if echo "$recap" | grep -E 'changed=[1-9]' >/dev/null; then
     exit 1
 fi
 # node-0 got the driver's key, node-1 the key and node-0's host key; /opt stayed private.
-ssh "${ssh_opts[@]}" "root@${addr[0]}" grep -q "spright-rs driver on node-1" /root/.ssh/authorized_keys
+ssh "${ssh_opts[@]}" "root@${addr[0]}" "grep -q 'spright-rs driver on node-1' /root/.ssh/authorized_keys"
 ssh "${ssh_opts[@]}" "root@${addr[1]}" test -s /opt/spright/etc/known_hosts -a -x /opt/spright/bin/harness
 [ ! -e /opt/spright ] || { echo "two-hosts: the roles wrote to this machine's /opt" >&2; exit 1; }
 [ "$(cat /proc/sys/vm/nr_hugepages)" = "$hugepages_before" ] || { echo "two-hosts: the roles changed this machine's huge pages" >&2; exit 1; }
@@ -163,16 +167,17 @@ ssh "${ssh_opts[@]}" "root@${addr[1]}" test -s /opt/spright/etc/known_hosts -a -
 objcopy --strip-debug "$bins/harness" "$t/harness.stripped"
 cmp -s "$t/harness.stripped" "$t/stage/bin/harness" || { echo "two-hosts: the prebuilt binaries were not the ones staged" >&2; exit 1; }
 
-step "experiment.yml: boutique smoke, s-spright and the Knative model, load on node-1"
-ansible-playbook -i "$t/inventory.yml" -e @"$t/test-vars.yml" experiment.yml -e experiment=boutique -e profile=smoke \
-    -e modes=s-spright,knative -e spright_allow_unoptimized=true -e spright_results_dir="$t/results" | tee "$t/experiment.log"
-run=$(find "$t/results/boutique" -mindepth 1 -maxdepth 1 -type d | head -1)
+step "experiment.yml: boutique $profile, $modes, load on node-1"
+ansible-playbook -i "$t/inventory.yml" -e @"$t/test-vars.yml" experiment.yml -e experiment=boutique -e profile="$profile" \
+    -e modes="$modes" -e spright_allow_unoptimized=true -e spright_results_dir="${results:-$t/results}" | tee "$t/experiment.log"
+run=$(find "${results:-$t/results}/boutique" -mindepth 1 -maxdepth 1 -type d -newer "$t/inventory.yml" | head -1)
 [ -n "$run" ] || { echo "two-hosts: no run directory fetched" >&2; exit 1; }
 check() { grep -q -- "$2" "$run/$1" || { echo "two-hosts: $1 lacks '$2'" >&2; exit 1; }; }
 check manifest.yaml "two_nodes:"
 check manifest.yaml "sut: ssh://root@${addr[0]}:22"
 check manifest.yaml "src ${addr[1]}"
-[ "$(grep -c 'status: ok' "$run/manifest.yaml")" = 2 ] || { echo "two-hosts: a mode failed" >&2; cat "$run/manifest.yaml" >&2; exit 1; }
+want_ok=$(echo "$modes" | tr ',' '\n' | grep -c .)
+[ "$(grep -c 'status: ok' "$run/manifest.yaml")" = "$want_ok" ] || { echo "two-hosts: a mode failed" >&2; cat "$run/manifest.yaml" >&2; exit 1; }
 check summary.md "Two nodes:"
 [ "$(grep -c ',measure,' "$run/requests.csv")" -gt 10 ] || { echo "two-hosts: too few requests recorded" >&2; exit 1; }
 [ -s "$run/figures/fig09_throughput.png" ] || { echo "two-hosts: no figure" >&2; exit 1; }

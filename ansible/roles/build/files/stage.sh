@@ -31,7 +31,7 @@ for b in "$@"; do
     put "$tmp" "$stage/bin/$b" 0755
 done
 cd "$src"
-for f in harness/experiments/*.yaml workloads/*/chain.yaml; do
+for f in harness/experiments/*.yaml workloads/*/chain.yaml workloads/*/deploy/*.yaml baselines/*/deploy/*.yaml; do
     tmp=$(mktemp "$stage/.tmp.XXXXXX")
     cp "$f" "$tmp"
     put "$tmp" "$stage/share/$f"
