@@ -98,6 +98,12 @@ enum Command {
         /// An ssh_config file for reaching that node (keys, known hosts).
         #[arg(long, requires = "sut")]
         ssh_config: Option<PathBuf>,
+        /// Where node-0 runs the modes: `processes` it starts itself, or
+        /// `k8s`: the project's manifests on the Kubernetes cluster that
+        /// the Ansible `cluster` tag set up (real Knative, gRPC and SPRIGHT
+        /// pods; the load targets their node ports).
+        #[arg(long, requires = "sut", default_value = "processes")]
+        target: deploy::Target,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
@@ -215,6 +221,7 @@ fn main() -> ExitCode {
             sut_listen,
             sut_harness,
             ssh_config,
+            target: deploy_target,
         } => {
             if cfg!(debug_assertions) && !allow_unoptimized {
                 return reexec_optimized();
@@ -231,7 +238,7 @@ fn main() -> ExitCode {
                 repeat,
                 reference,
                 allow_dirty,
-                sut: sut.map(|target| experiment::Sut { target, listen: sut_listen, harness: sut_harness, ssh_config }),
+                sut: sut.map(|target| experiment::Sut { target, listen: sut_listen, harness: sut_harness, ssh_config, deploy_target }),
             };
             match experiment::run(&args) {
                 Ok(outcome) if outcome.incomplete.is_empty() => ExitCode::SUCCESS,
@@ -291,7 +298,7 @@ fn main() -> ExitCode {
             }
             let _ = std::io::stdout().flush();
             wait_for_signal(&signals);
-            eprintln!("harness: tearing down {} of {}", mode.label(), d.workload.name());
+            eprintln!("harness: tearing down {} of {}", mode.label(deploy::Target::Processes), d.workload.name());
             d.down();
             ExitCode::SUCCESS
         }

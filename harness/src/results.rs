@@ -89,6 +89,10 @@ pub struct TwoNodes {
     pub path: String,
     /// The load generator's node.
     pub load: crate::node::protocol::NodeFacts,
+    /// How node-0 ran the modes: `processes` it started, or `k8s` (the
+    /// project's manifests on the Kubernetes cluster).
+    #[serde(default)]
+    pub deployed_as: crate::deploy::Target,
 }
 
 impl Manifest {

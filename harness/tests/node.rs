@@ -56,7 +56,7 @@ impl Session {
 
     fn hello(&mut self) {
         let reply =
-            self.call(json!({"op": "hello", "version": 1, "collectors": ["procfs", "interrupts"], "sample_ms": 100, "collector_cpus": []}));
+            self.call(json!({"op": "hello", "version": 2, "collectors": ["procfs", "interrupts"], "sample_ms": 100, "collector_cpus": []}));
         assert_eq!(reply["reply"], "hello", "{reply}");
         assert!(reply["facts"]["cores"].as_u64().unwrap() >= 1, "{reply}");
         assert!(!reply["facts"]["kernel"].as_str().unwrap().is_empty(), "{reply}");
@@ -65,7 +65,7 @@ impl Session {
     /// Brings motion up in E-SPRIGHT; its address and component pids.
     fn up(&mut self) -> (SocketAddr, Vec<u32>) {
         let reply = self.call(json!({"op": "up", "mode": "e-spright", "workload": "motion", "listen": "127.0.0.1:0", "repeat": 0,
-            "service_time_scale": 0.01, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": []}));
+            "service_time_scale": 0.01, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": [], "target": "processes"}));
         assert_eq!(reply["reply"], "up", "{reply}");
         let addr = reply["addr"].as_str().unwrap().parse().unwrap();
         let pids: Vec<u32> = reply["components"].as_array().unwrap().iter().map(|c| c["pid"].as_u64().unwrap() as u32).collect();
@@ -139,7 +139,7 @@ fn ending_the_session_stops_everything_the_node_started() {
 fn bad_requests_get_an_error_and_the_session_goes_on() {
     let mut s = Session::start();
     let early = s.call(json!({"op": "up", "mode": "e-spright", "workload": "motion", "listen": "127.0.0.1:0", "repeat": 0,
-        "service_time_scale": 1.0, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": []}));
+        "service_time_scale": 1.0, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": [], "target": "processes"}));
     assert_eq!(early["reply"], "error", "up before hello: {early}");
     let garbage = s.send_line("GET / HTTP/1.1");
     assert_eq!(garbage["reply"], "error", "{garbage}");
@@ -148,8 +148,15 @@ fn bad_requests_get_an_error_and_the_session_goes_on() {
     assert!(old["message"].as_str().unwrap().contains("protocol version"), "{old}");
     s.hello();
     let unknown = s.call(json!({"op": "up", "mode": "x-spright", "workload": "motion", "listen": "127.0.0.1:0", "repeat": 0,
-        "service_time_scale": 1.0, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": []}));
+        "service_time_scale": 1.0, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": [], "target": "processes"}));
     assert!(unknown["message"].as_str().unwrap().contains("unknown mode"), "{unknown}");
+    // The cluster target on a node without the cluster's staged manifests.
+    let cluster = s.call(json!({"op": "up", "mode": "s-spright", "workload": "boutique", "listen": "127.0.0.1:0", "repeat": 0,
+        "service_time_scale": 1.0, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": [], "target": "k8s"}));
+    assert!(cluster["message"].as_str().unwrap().contains("cluster/workloads/boutique/deploy/spright.yaml"), "{cluster}");
+    let scaled = s.call(json!({"op": "up", "mode": "s-spright", "workload": "boutique", "listen": "127.0.0.1:0", "repeat": 0,
+        "service_time_scale": 0.5, "service_time_mode": null, "scale_to_zero_ms": null, "cold_start_ms": null, "cpus": [], "target": "k8s"}));
+    assert!(scaled["message"].as_str().unwrap().contains("service times"), "{scaled}");
     assert_eq!(s.call(json!({"op": "close"}))["reply"], "error", "no mode is up");
     let (_, pids) = s.up();
     assert_eq!(s.call(json!({"op": "down"}))["reply"], "down");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 mod plan;
 
 use plan::Launch;
@@ -39,12 +40,18 @@ impl Mode {
         }
     }
 
-    /// How reports label it (a local model is not "Knative").
-    pub fn label(self) -> &'static str {
-        match self {
-            Mode::Knative => "knative (local model of Knative's data path, pre-warmed)",
-            Mode::KnativeStz => "knative-stz (local model of Knative's data path, scale to zero)",
-            m => m.name(),
+    /// How reports label it where it ran (a local model is not "Knative").
+    pub fn label(self, target: Target) -> &'static str {
+        match (self, target) {
+            (Mode::Knative, Target::Processes) => "knative (local model of Knative's data path, pre-warmed)",
+            (Mode::KnativeStz, Target::Processes) => "knative-stz (local model of Knative's data path, scale to zero)",
+            (Mode::Knative, Target::K8s) => "knative (Knative Serving with Kourier on Kubernetes, pre-warmed)",
+            (Mode::KnativeStz, Target::K8s) => "knative-stz (Knative Serving with Kourier on Kubernetes, scale to zero)",
+            (Mode::SSpright, Target::K8s) => "s-spright (a pod per chain on Kubernetes)",
+            (Mode::DSpright, Target::K8s) => "d-spright (a pod per chain on Kubernetes)",
+            (Mode::ESpright, Target::K8s) => "e-spright (a pod per chain on Kubernetes)",
+            (Mode::Grpc, Target::K8s) => "grpc (Deployments and Services on Kubernetes)",
+            (m, Target::Processes) => m.name(),
         }
     }
 
@@ -65,6 +72,28 @@ impl std::str::FromStr for Mode {
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| format!("unknown mode {s:?} (s-spright, d-spright, e-spright, knative, knative-stz, grpc)"))
+    }
+}
+
+/// Where a node brings modes up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Processes the node starts and stops itself.
+    #[default]
+    Processes,
+    /// The project's manifests on the Kubernetes cluster node-0 belongs to.
+    K8s,
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "processes" => Ok(Target::Processes),
+            "k8s" => Ok(Target::K8s),
+            _ => Err(format!("unknown target {s:?} (processes or k8s)")),
+        }
     }
 }
 

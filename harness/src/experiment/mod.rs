@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use self::config::{ExperimentFile, Load};
 use self::mode::{ModeResult, Plan};
-use crate::deploy::{pin_current_thread, Mode, Workload};
+use crate::deploy::{pin_current_thread, Mode, Target, Workload};
 use crate::node::client::Node;
 use crate::node::ssh::SshTarget;
 use crate::results::{Manifest, RunData, TwoNodes};
@@ -50,6 +50,9 @@ pub struct Sut {
     /// The harness binary there.
     pub harness: String,
     pub ssh_config: Option<PathBuf>,
+    /// Processes the node starts, or the project's manifests on the
+    /// Kubernetes cluster node-0 belongs to.
+    pub deploy_target: Target,
 }
 
 /// What a finished run left.
@@ -180,16 +183,23 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         return Err("--sweep drives the Online Boutique mix: use it with the boutique experiment".into());
     }
     crate::stop::install();
-    let plan = Plan { trace: trace.as_deref(), file: &file, workload, profile: &profile, epoch, listen, system_cpus, load_cpus, sweep };
+    let target = args.sut.as_ref().map_or(Target::Processes, |s| s.deploy_target);
+    if target == Target::K8s {
+        warnings.push(
+            "on the cluster the kubelet places and schedules the pods: the profile's system CPUs are not pinned; interrupts and /proc/stat columns are still node-0's".into(),
+        );
+    }
+    let plan =
+        Plan { trace: trace.as_deref(), file: &file, workload, profile: &profile, epoch, listen, system_cpus, load_cpus, sweep, target };
     let mut results: Vec<ModeResult> = Vec::new();
     for repeat in 0..args.repeat {
         for (index, mode) in rotated(&modes, repeat) {
             let r = if crate::stop::requested() {
-                ModeResult::not_run(repeat, index, mode, "cut short: not run (interrupted)".into())
+                ModeResult::not_run(repeat, index, mode, plan.target, "cut short: not run (interrupted)".into())
             } else if mode == Mode::SSpright && !root {
-                ModeResult::not_run(repeat, index, mode, "skipped: needs root (eBPF sk_msg)".into())
+                ModeResult::not_run(repeat, index, mode, plan.target, "skipped: needs root (eBPF sk_msg)".into())
             } else {
-                eprintln!("harness: {} (repeat {} of {}) ...", mode.label(), repeat + 1, args.repeat);
+                eprintln!("harness: {} (repeat {} of {}) ...", mode.label(plan.target), repeat + 1, args.repeat);
                 mode::run_mode(&plan, &mut node, mode, repeat, index)
             };
             results.push(r);
@@ -232,6 +242,7 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
             target: listen.to_string(),
             path: machine::route_to(listen),
             load,
+            deployed_as: target,
         }),
         modes: results.iter().map(|r| r.run.clone()).collect(),
         warnings,

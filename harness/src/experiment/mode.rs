@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::config::{ExperimentFile, Load, Profile, SweepSpec};
 use super::search::{ProbeStats, Search, Verdict};
-use crate::deploy::{pin_current_thread, Mode, Workload};
-use crate::load::{open_loop, replay, users, Recorder, RequestRecord};
+use crate::deploy::{pin_current_thread, Mode, Target, Workload};
+use crate::load::{open_loop, replay, users, FrontDoor, Recorder, RequestRecord};
 use crate::node::client::Node;
 use crate::node::protocol::{Collected, UpRequest};
 use crate::results::{CounterRow, CpuSample, CpuStatSample, ModeRun, ProbeRow, RequestRow};
@@ -31,6 +31,8 @@ pub struct Plan<'a> {
     pub load_cpus: Vec<usize>,
     pub sweep: Option<&'a SweepSpec>,
     pub trace: Option<&'a [motion::core::TraceEvent]>,
+    /// Processes the node starts, or the cluster's pods.
+    pub target: Target,
 }
 
 pub struct ModeResult {
@@ -44,10 +46,17 @@ pub struct ModeResult {
 
 impl ModeResult {
     /// A mode that did not run (or did not come up).
-    pub fn not_run(repeat: usize, mode_index: usize, mode: Mode, why: String) -> Self {
+    pub fn not_run(repeat: usize, mode_index: usize, mode: Mode, target: Target, why: String) -> Self {
         eprintln!("harness: {}: {why}", mode.name());
         Self {
-            run: ModeRun { repeat, mode_index, mode: mode.name().into(), label: mode.label().into(), status: why, ..Default::default() },
+            run: ModeRun {
+                repeat,
+                mode_index,
+                mode: mode.name().into(),
+                label: mode.label(target).into(),
+                status: why,
+                ..Default::default()
+            },
             requests: Vec::new(),
             cpu: Vec::new(),
             cpustat: Vec::new(),
@@ -156,10 +165,11 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         scale_to_zero_ms: p.knative.scale_to_zero_ms.filter(|_| scale_to_zero),
         cold_start_ms: p.knative.cold_start_ms.filter(|_| scale_to_zero),
         cpus: plan.system_cpus.clone(),
+        target: plan.target,
     };
-    let (addr, components) = match node.up(up) {
+    let (door, components) = match node.up(up) {
         Ok(up) => up,
-        Err(e) => return ModeResult::not_run(repeat, mode_index, mode, format!("failed: {e}")),
+        Err(e) => return ModeResult::not_run(repeat, mode_index, mode, plan.target, format!("failed: {e}")),
     };
     let mut flags = Vec::new();
     let cores = if plan.system_cpus.is_empty() { node.facts.allowed_cpus.len() } else { plan.system_cpus.len() };
@@ -180,10 +190,11 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
     }
     let loaded = match (plan.sweep, &p.load) {
         _ if tl.failure.is_some() => Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() },
-        (Some(spec), _) => sweep(plan, spec, addr, &mut tl, &bar),
+        (Some(spec), _) => sweep(plan, spec, &door, &mut tl, &bar),
         (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
-                host: format!("http://{addr}"),
+                host: format!("http://{}", door.addr),
+                host_header: door.host.clone(),
                 users: p.load.users_for(mode),
                 increase_rate: *increase_rate,
                 think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),
@@ -206,8 +217,9 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
             let rec = Recorder::new(plan.epoch);
             let r = rec.clone();
             tl.enter("measure", None);
+            let door = door.clone();
             let generator = spawn_load(&plan.load_cpus, move || async move {
-                replay::run(addr, schedule, &r).await;
+                replay::run(door, schedule, &r).await;
                 Ok(())
             });
             let result = join(&bar, "replay", generator);
@@ -228,7 +240,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         repeat,
         mode_index,
         mode: mode.name().into(),
-        label: mode.label().into(),
+        label: mode.label(plan.target).into(),
         status: String::new(),
         users: if plan.sweep.is_some() { 0 } else { p.load.users_for(mode) },
         phases,
@@ -278,13 +290,13 @@ const SETTLE_S: f64 = 2.0;
 fn step(
     plan: &Plan,
     spec: &SweepSpec,
-    addr: SocketAddr,
+    door: &FrontDoor,
     rate: f64,
     secs: f64,
     seed: u64,
 ) -> Result<(Vec<RequestRecord>, f64, Vec<f64>), String> {
     let step = open_loop::Step {
-        addr,
+        door: door.clone(),
         rate,
         duration: Duration::from_secs_f64(secs),
         poisson: spec.arrivals == "poisson",
@@ -303,11 +315,11 @@ fn step(
 /// chosen by [`Search`] until it converges or the time cap is spent.
 /// Requests are kept for the warm-up and the common probe; every probe is
 /// summarized in a [`ProbeRow`].
-fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
+fn sweep(plan: &Plan, spec: &SweepSpec, door: &FrontDoor, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
     let mut out = Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() };
     bar.set_message("warm-up");
     tl.enter("warmup", Some(spec.start_rate));
-    match step(plan, spec, addr, spec.start_rate, plan.profile.warmup_s, plan.file.seed) {
+    match step(plan, spec, door, spec.start_rate, plan.profile.warmup_s, plan.file.seed) {
         Ok((records, _, _)) => out.requests.extend(records),
         Err(e) => out.problem = Some(format!("failed: {e}")),
     }
@@ -325,7 +337,7 @@ fn sweep(plan: &Plan, spec: &SweepSpec, addr: SocketAddr, tl: &mut Timeline, bar
         bar.set_message(format!("{rate} /s"));
         bar.inc(1);
         tl.enter(&label, Some(rate));
-        let result = step(plan, spec, addr, rate, secs, plan.file.seed.wrapping_add(k as u64 + 1));
+        let result = step(plan, spec, door, rate, secs, plan.file.seed.wrapping_add(k as u64 + 1));
         tl.close();
         let (records, from_s, lags) = match result {
             Ok(r) => r,

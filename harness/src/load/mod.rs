@@ -6,8 +6,17 @@ pub mod open_loop;
 pub mod replay;
 pub mod users;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where the load goes: the front door's address, and the Host header it
+/// routes by when it routes by one (Knative's ingress on the cluster).
+#[derive(Clone, Debug)]
+pub struct FrontDoor {
+    pub addr: SocketAddr,
+    pub host: Option<String>,
+}
 
 /// xorshift64*: the load generators' small seedable generator, the same
 /// on every platform.

@@ -3,23 +3,22 @@
 //! counts from each task's intended send time - a server that falls
 //! behind cannot slow the load down (no coordinated omission).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use boutique::script::mix_task;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_TYPE, COOKIE};
+use hyper::header::{CONTENT_TYPE, COOKIE, HOST};
 use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 
-use super::{Recorder, Rng};
+use super::{FrontDoor, Recorder, Rng};
 
 pub struct Step {
-    pub addr: SocketAddr,
+    pub door: FrontDoor,
     /// Tasks per second.
     pub rate: f64,
     pub duration: Duration,
@@ -60,8 +59,12 @@ pub struct Outgoing<'a> {
 
 /// Sends one request and reads the whole answer; its status, or 0 when
 /// none came in time.
-pub async fn send(client: &HttpClient, addr: SocketAddr, out: Outgoing<'_>) -> u16 {
-    let mut req = Request::builder().method(out.method).uri(format!("http://{addr}{}", out.path)).header(CONTENT_TYPE, out.content_type);
+pub async fn send(client: &HttpClient, door: &FrontDoor, out: Outgoing<'_>) -> u16 {
+    let mut req =
+        Request::builder().method(out.method).uri(format!("http://{}{}", door.addr, out.path)).header(CONTENT_TYPE, out.content_type);
+    if let Some(h) = &door.host {
+        req = req.header(HOST, h);
+    }
     if let Some(c) = out.cookie {
         req = req.header(COOKIE, c);
     }
@@ -100,7 +103,7 @@ pub async fn run(step: &Step, rec: &Recorder) -> (Instant, Vec<f64>) {
         }
         lags.push(intended.elapsed().as_secs_f64());
         n += 1;
-        let (client, rec, addr) = (client.clone(), rec.clone(), step.addr);
+        let (client, rec, door) = (client.clone(), rec.clone(), step.door.clone());
         let cookie = format!("shop_session=open{}.USD", n % step.sessions.max(1) as u64);
         tasks.spawn(async move {
             let mut from = intended;
@@ -112,7 +115,7 @@ pub async fn run(step: &Step, rec: &Recorder) -> (Instant, Vec<f64>) {
                     cookie: Some(&cookie),
                     body: Bytes::from(body),
                 };
-                let status = send(&client, addr, out).await;
+                let status = send(&client, &door, out).await;
                 rec.record(kind, from, status);
                 from = Instant::now();
             }

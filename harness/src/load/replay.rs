@@ -2,7 +2,6 @@
 //! their compressed trace times) and the parking bursts (many concurrent
 //! uploads at once). Latency counts from each request's scheduled time.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,7 +9,7 @@ use motion::core::{SplitMix, TraceEvent};
 use tokio::task::JoinSet;
 
 use super::open_loop::{client, send, Outgoing};
-use super::Recorder;
+use super::{FrontDoor, Recorder};
 
 pub struct Scheduled {
     pub at: Duration,
@@ -56,7 +55,7 @@ pub fn parking_schedule(seed: u64, bursts: usize, size: usize, period: Duration,
 
 /// Sends every request at its time (whatever earlier ones are doing) and
 /// waits for all answers.
-pub async fn run(addr: SocketAddr, schedule: Vec<Scheduled>, rec: &Recorder) {
+pub async fn run(door: FrontDoor, schedule: Vec<Scheduled>, rec: &Recorder) {
     let client = client();
     let start = Instant::now();
     let mut tasks = JoinSet::new();
@@ -65,10 +64,10 @@ pub async fn run(addr: SocketAddr, schedule: Vec<Scheduled>, rec: &Recorder) {
         if !super::sleep_until(intended).await {
             break;
         }
-        let (client, rec) = (client.clone(), rec.clone());
+        let (client, rec, door) = (client.clone(), rec.clone(), door.clone());
         tasks.spawn(async move {
             let out = Outgoing { method: "POST", path: s.path, content_type: s.content_type, cookie: None, body: s.body };
-            let status = send(&client, addr, out).await;
+            let status = send(&client, &door, out).await;
             rec.record(s.request, intended, status);
         });
     }

@@ -18,6 +18,8 @@ use super::{Recorder, Rng};
 
 pub struct UserLoad {
     pub host: String,
+    /// A Host header other than `host`'s (the front door routes by it).
+    pub host_header: Option<String>,
     pub users: usize,
     pub increase_rate: f64,
     pub think: (Duration, Duration),
@@ -71,13 +73,21 @@ fn requests(task: Task, rng: &mut Rng) -> Vec<(&'static str, bool, String, Strin
 
 /// Sends one request through the user's client, reads the whole body and
 /// records it.
-async fn send(user: &mut GooseUser, rec: &Recorder, (kind, post, path, body): (&'static str, bool, String, String)) -> TransactionResult {
+async fn send(
+    user: &mut GooseUser,
+    rec: &Recorder,
+    host: Option<&str>,
+    (kind, post, path, body): (&'static str, bool, String, String),
+) -> TransactionResult {
     let sent = Instant::now();
-    let builder = if post {
+    let mut builder = if post {
         user.get_request_builder(&GooseMethod::Post, &path)?.header("content-type", "application/x-www-form-urlencoded").body(body)
     } else {
         user.get_request_builder(&GooseMethod::Get, &path)?
     };
+    if let Some(h) = host {
+        builder = builder.header("host", h);
+    }
     let request = GooseRequest::builder()
         .method(if post { GooseMethod::Post } else { GooseMethod::Get })
         .path(path.as_str())
@@ -105,16 +115,17 @@ async fn send(user: &mut GooseUser, rec: &Recorder, (kind, post, path, body): (&
 pub async fn run(load: &UserLoad, rec: &Recorder) -> Result<(), String> {
     let seed = load.seed;
     let (r1, r2) = (rec.clone(), rec.clone());
+    let (h1, h2) = (load.host_header.clone(), load.host_header.clone());
     let on_start: TransactionFunction = Arc::new(move |user| {
-        let rec = r1.clone();
+        let (rec, host) = (r1.clone(), h1.clone());
         Box::pin(async move {
             let rng = Rng((seed ^ (user.weighted_users_index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
             user.set_session_data(Arc::new(std::sync::Mutex::new(rng)));
-            send(user, &rec, ("home", false, "/".into(), String::new())).await
+            send(user, &rec, host.as_deref(), ("home", false, "/".into(), String::new())).await
         })
     });
     let task: TransactionFunction = Arc::new(move |user| {
-        let rec = r2.clone();
+        let (rec, host) = (r2.clone(), h2.clone());
         Box::pin(async move {
             let reqs = {
                 let rng = user.get_session_data_unchecked::<Arc<std::sync::Mutex<Rng>>>().clone();
@@ -123,7 +134,7 @@ pub async fn run(load: &UserLoad, rec: &Recorder) -> Result<(), String> {
                 requests(t, &mut rng)
             };
             for r in reqs {
-                send(user, &rec, r).await?;
+                send(user, &rec, host.as_deref(), r).await?;
             }
             Ok(())
         })

@@ -5,7 +5,6 @@
 //! everything the node started.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -14,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Collected, NodeFacts, Reply, Request, UpRequest};
+use crate::load::FrontDoor;
 use crate::results::ComponentInfo;
 
 /// How the session's other end runs.
@@ -172,9 +172,10 @@ impl Node {
         Ok(())
     }
 
-    pub fn up(&mut self, request: UpRequest) -> Result<(SocketAddr, Vec<ComponentInfo>), String> {
+    /// Brings a mode up: where its front door is, and its processes.
+    pub fn up(&mut self, request: UpRequest) -> Result<(FrontDoor, Vec<ComponentInfo>), String> {
         match self.call(&Request::Up(Box::new(request)))? {
-            Reply::Up { addr, components } => Ok((addr, components)),
+            Reply::Up { addr, host, components } => Ok((FrontDoor { addr, host }, components)),
             other => self.unexpected(other),
         }
     }

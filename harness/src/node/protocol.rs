@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::collect::sampler::{CpuRow, CpuStatRow};
+pub use crate::deploy::Target;
 use crate::results::{ComponentInfo, CounterRow, Phase};
 
 /// The bumped version of an incompatible change; a node refuses another.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -47,6 +48,9 @@ pub struct UpRequest {
     pub cold_start_ms: Option<u64>,
     /// CPUs every process of the deployment runs on (empty: unpinned).
     pub cpus: Vec<usize>,
+    /// Where the mode runs: processes the node starts, or the Kubernetes
+    /// cluster's pods (the address's port is then the Service's node port).
+    pub target: Target,
 }
 
 /// The machine a node runs on, as the manifest records it.
@@ -88,6 +92,8 @@ pub enum Reply {
     },
     Up {
         addr: SocketAddr,
+        /// The Host header the front door routes by (Knative on the cluster).
+        host: Option<String>,
         components: Vec<ComponentInfo>,
     },
     /// The boundary's time.

@@ -6,17 +6,19 @@
 //! programs, the counter files).
 
 use std::io::{BufRead, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Collected, NodeFacts, Reply, Request, UpRequest};
+use super::protocol::{self, Collected, NodeFacts, Reply, Request, Target, UpRequest};
 use crate::collect::attribution::Registry;
 use crate::collect::ebpf::AuditProbe;
 use crate::collect::perf::PerfCounters;
 use crate::collect::sampler::Sampler;
-use crate::deploy::{pin_current_thread, Binaries, Deployment, Mode, Options, Workload};
+use crate::deploy::cluster::ClusterDeployment;
+use crate::deploy::{pin_current_thread, Binaries, Component, Deployment, Mode, Options, Workload};
 use crate::experiment::counters::{self, Collectors, RowKey, Snapshot};
 use crate::experiment::machine;
 use crate::results::{ComponentInfo, CounterRow, Phase};
@@ -76,8 +78,37 @@ struct Session {
 
 /// A mode that is up: its processes and its timeline.
 struct ModeSession {
-    deployment: Deployment,
+    deployment: Running,
     timeline: Timeline,
+}
+
+/// A mode's deployment, wherever it runs.
+enum Running {
+    Processes(Deployment),
+    Cluster(ClusterDeployment),
+}
+
+impl Running {
+    fn components(&self) -> Vec<Component> {
+        match self {
+            Running::Processes(d) => d.components(),
+            Running::Cluster(d) => d.components(),
+        }
+    }
+
+    fn front_door(&self) -> (SocketAddr, Option<String>) {
+        match self {
+            Running::Processes(d) => (d.addr, None),
+            Running::Cluster(d) => (d.addr, d.host.clone()),
+        }
+    }
+
+    fn down(&mut self) {
+        match self {
+            Running::Processes(d) => d.down(),
+            Running::Cluster(d) => d.down(),
+        }
+    }
 }
 
 impl Node {
@@ -153,11 +184,22 @@ impl Session {
             cpus: up.cpus.clone(),
             wire_counts: Some(self.wire_dir.0.clone()),
         };
-        let deployment = Deployment::up_with(mode, workload, up.listen, &self.bins, &opts)?;
+        let deployment = match up.target {
+            Target::Processes => Running::Processes(Deployment::up_with(mode, workload, up.listen, &self.bins, &opts)?),
+            Target::K8s => {
+                if up.service_time_scale != 1.0 || up.service_time_mode.is_some() {
+                    return Err("the cluster runs the chain files' service times: use a profile that keeps them".into());
+                }
+                Running::Cluster(ClusterDeployment::up(mode, workload, up.listen.ip())?)
+            }
+        };
         let components = deployment.components();
         let registry = Registry::new(components.iter().map(|c| (c.pid, c.name.clone(), c.role.name().to_string())), std::process::id());
         let sampler = Sampler::start(registry.clone(), self.sample, self.epoch);
-        let collectors = Collectors { audit: self.audit.clone(), perf: None, wire_dir: Some(self.wire_dir.0.clone()), registry };
+        // The pods' containers do not write (de)serialization counters (no
+        // shared directory with this node): not collected, rather than zero.
+        let wire_dir = (up.target == Target::Processes).then(|| self.wire_dir.0.clone());
+        let collectors = Collectors { audit: self.audit.clone(), perf: None, wire_dir, registry };
         let timeline = Timeline {
             sampler,
             collectors,
@@ -167,10 +209,10 @@ impl Session {
             open: None,
             counters: Vec::new(),
         };
-        let addr = deployment.addr;
+        let (addr, host) = deployment.front_door();
         self.mode = Some(ModeSession { deployment, timeline });
         let components = components.into_iter().map(|c| ComponentInfo { name: c.name, group: c.role.name().into(), pid: c.pid }).collect();
-        Ok(Reply::Up { addr, components })
+        Ok(Reply::Up { addr, host, components })
     }
 
     /// Software perf counters on every thread of the run's processes,

@@ -503,9 +503,13 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     if let Some(two) = &m.two_nodes {
         let _ = writeln!(
             out,
-            "Two nodes: the system under test and its collectors on {} (the machine above), driven over SSH ({}); the load generator on {} ({}, {} cores, allowed {:?}, kernel {}), targeting {} via `{}`.\n",
+            "Two nodes: the system under test and its collectors on {} (the machine above), driven over SSH ({}){}; the load generator on {} ({}, {} cores, allowed {:?}, kernel {}), targeting {} via `{}`.\n",
             two.sut_hostname,
             two.sut,
+            match two.deployed_as {
+                crate::deploy::Target::Processes => "",
+                crate::deploy::Target::K8s => ", every mode deployed on Kubernetes from the project's manifests",
+            },
             two.load.hostname,
             two.load.cpu_model,
             two.load.cores,
@@ -516,7 +520,9 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         );
     }
     let _ = writeln!(out, "Repeats: {}.\n", method(m.repeats));
-    let _ = writeln!(out, "{KNATIVE_NOTE}\n");
+    if m.two_nodes.as_ref().is_none_or(|t| t.deployed_as == crate::deploy::Target::Processes) {
+        let _ = writeln!(out, "{KNATIVE_NOTE}\n");
+    }
     let incomplete: Vec<String> =
         m.modes.iter().filter(|r| !r.ok()).map(|r| format!("* **{}, repeat {}: {}**", r.mode, r.repeat + 1, r.status)).collect();
     if !incomplete.is_empty() {
