@@ -14,7 +14,7 @@
 #
 # The same hosts measure a two-node run when asked (release binaries):
 #   SPRIGHT_BINARIES=target/release TWO_HOSTS_PROFILE=local TWO_HOSTS_MODES=s-spright,d-spright,e-spright,knative,grpc \
-#   TWO_HOSTS_RESULTS=results/two-nodes bash ansible/test/two-hosts.sh
+#   TWO_HOSTS_ARGS='--repeat 3 --reference' TWO_HOSTS_RESULTS=results/two-nodes bash ansible/test/two-hosts.sh
 # (both "hosts" share this machine's cores and kernel: such a run measures
 # the split harness and the bridge path, not two machines).
 set -euo pipefail
@@ -31,6 +31,7 @@ profile=${TWO_HOSTS_PROFILE:-smoke}
 modes=${TWO_HOSTS_MODES:-s-spright,knative}
 [ -n "$modes" ] || { echo "two-hosts.sh: TWO_HOSTS_MODES names the modes" >&2; exit 1; }
 results=${TWO_HOSTS_RESULTS:+$(realpath -m "$TWO_HOSTS_RESULTS")}
+extra_args=${TWO_HOSTS_ARGS:-}
 [ -x "$bins/harness" ] || { echo "two-hosts.sh: no binaries in $bins (run cargo test first)" >&2; exit 1; }
 
 t=$(mktemp -d /tmp/spright-two-hosts.XXXXXX)
@@ -169,7 +170,8 @@ cmp -s "$t/harness.stripped" "$t/stage/bin/harness" || { echo "two-hosts: the pr
 
 step "experiment.yml: boutique $profile, $modes, load on node-1"
 ansible-playbook -i "$t/inventory.yml" -e @"$t/test-vars.yml" experiment.yml -e experiment=boutique -e profile="$profile" \
-    -e modes="$modes" -e spright_allow_unoptimized=true -e spright_results_dir="${results:-$t/results}" | tee "$t/experiment.log"
+    -e modes="$modes" -e spright_allow_unoptimized=true -e spright_results_dir="${results:-$t/results}" \
+    -e spright_experiment_args="$extra_args" | tee "$t/experiment.log"
 run=$(find "${results:-$t/results}/boutique" -mindepth 1 -maxdepth 1 -type d -newer "$t/inventory.yml" | head -1)
 [ -n "$run" ] || { echo "two-hosts: no run directory fetched" >&2; exit 1; }
 check() { grep -q -- "$2" "$run/$1" || { echo "two-hosts: $1 lacks '$2'" >&2; exit 1; }; }
@@ -179,7 +181,11 @@ check manifest.yaml "src ${addr[1]}"
 want_ok=$(echo "$modes" | tr ',' '\n' | grep -c .)
 [ "$(grep -c 'status: ok' "$run/manifest.yaml")" = "$want_ok" ] || { echo "two-hosts: a mode failed" >&2; cat "$run/manifest.yaml" >&2; exit 1; }
 check summary.md "Two nodes:"
-[ "$(grep -c ',measure,' "$run/requests.csv")" -gt 10 ] || { echo "two-hosts: too few requests recorded" >&2; exit 1; }
+if [ -e "$run/requests.csv" ]; then
+    [ "$(grep -c ',measure,' "$run/requests.csv")" -gt 10 ] || { echo "two-hosts: too few requests recorded" >&2; exit 1; }
+else # a reference run stores parquet only
+    [ -s "$run/requests.parquet" ] || { echo "two-hosts: no requests recorded" >&2; exit 1; }
+fi
 [ -s "$run/figures/fig09_throughput.png" ] || { echo "two-hosts: no figure" >&2; exit 1; }
 if ssh "${ssh_opts[@]}" "root@${addr[0]}" pgrep -f "'node --stdi[o]'"; then
     echo "two-hosts: a node session outlived the experiment" >&2
