@@ -171,7 +171,7 @@ cmp -s "$t/harness.stripped" "$t/stage/bin/harness" || { echo "two-hosts: the pr
 step "experiment.yml: boutique $profile, $modes, load on node-1"
 ansible-playbook -i "$t/inventory.yml" -e @"$t/test-vars.yml" experiment.yml -e experiment=boutique -e profile="$profile" \
     -e modes="$modes" -e spright_allow_unoptimized=true -e spright_results_dir="${results:-$t/results}" \
-    -e spright_experiment_args="$extra_args" | tee "$t/experiment.log"
+    -e "{\"spright_experiment_args\": \"$extra_args\"}" | tee "$t/experiment.log"
 run=$(find "${results:-$t/results}/boutique" -mindepth 1 -maxdepth 1 -type d -newer "$t/inventory.yml" | head -1)
 [ -n "$run" ] || { echo "two-hosts: no run directory fetched" >&2; exit 1; }
 check() { grep -q -- "$2" "$run/$1" || { echo "two-hosts: $1 lacks '$2'" >&2; exit 1; }; }
