@@ -120,6 +120,23 @@ def consistency(repo, path, docs):
     return errors
 
 
+def node_ports(repo, paths):
+    """The node ports the manifests expose are those Ansible's group_vars
+    name (the load targets them; Kourier's is set by the knative role)."""
+    want = yaml.safe_load((repo / "ansible/group_vars/all.yml").read_text())["spright_node_ports"]
+    want = {k: v for k, v in want.items() if k != "kourier"}
+    got = {}
+    for path in paths:
+        rel = path.relative_to(repo)
+        for d in yaml.safe_load_all(path.read_text()):
+            if d and d.get("kind") == "Service" and d.get("spec", {}).get("type") == "NodePort":
+                key = f"spright-{rel.parts[1]}" if rel.parts[0] == "workloads" else f"{rel.parts[1]}-{rel.stem}"
+                got[key] = d["spec"]["ports"][0]["nodePort"]
+    if got != want:
+        return [f"node ports in the manifests {got} differ from ansible/group_vars/all.yml's spright_node_ports {want}"]
+    return []
+
+
 def self_test(docs_by_kind):
     """Mutations each validator must reject."""
     failures = []
@@ -163,6 +180,10 @@ def main():
         for e in errors:
             print(f"     {e}")
         failed += bool(errors)
+    errors = node_ports(repo, paths)
+    for e in errors:
+        print(f"FAIL {e}")
+    failed += len(errors)
     for f in self_test(samples):
         print(f"FAIL self-test: {f}")
         failed += 1

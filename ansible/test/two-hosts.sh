@@ -178,8 +178,9 @@ check() { grep -q -- "$2" "$run/$1" || { echo "two-hosts: $1 lacks '$2'" >&2; ex
 check manifest.yaml "two_nodes:"
 check manifest.yaml "sut: ssh://root@${addr[0]}:22"
 check manifest.yaml "src ${addr[1]}"
-want_ok=$(echo "$modes" | tr ',' '\n' | grep -c .)
-[ "$(grep -c 'status: ok' "$run/manifest.yaml")" = "$want_ok" ] || { echo "two-hosts: a mode failed" >&2; cat "$run/manifest.yaml" >&2; exit 1; }
+# Every mode of every repeat ran, and ran well.
+[ "$(grep -c 'status: ok' "$run/manifest.yaml")" -ge "$(echo "$modes" | tr ',' '\n' | grep -c .)" ] &&
+    ! grep 'status:' "$run/manifest.yaml" | grep -qv 'status: ok' || { echo "two-hosts: a mode failed" >&2; cat "$run/manifest.yaml" >&2; exit 1; }
 check summary.md "Two nodes:"
 if [ -e "$run/requests.csv" ]; then
     [ "$(grep -c ',measure,' "$run/requests.csv")" -gt 10 ] || { echo "two-hosts: too few requests recorded" >&2; exit 1; }
