@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use hyper::Request;
 use tokio::sync::Mutex;
 
 use baseline_common::http::{self, client, forward, json_error, Body, HttpClient};
+use baseline_common::Held;
 
 /// One scale-to-zero service: how to start its user container.
 #[derive(Clone, Debug)]
@@ -60,7 +61,7 @@ struct Running {
 struct Revision {
     spec: ServiceSpec,
     running: Mutex<Option<Running>>,
-    in_flight: AtomicUsize,
+    in_flight: AtomicI64,
     last_request_ms: AtomicU64,
     cold_starts: AtomicU64,
 }
@@ -151,7 +152,7 @@ impl Activator {
                 let r = Revision {
                     spec,
                     running: Mutex::new(None),
-                    in_flight: AtomicUsize::new(0),
+                    in_flight: AtomicI64::new(0),
                     last_request_ms: AtomicU64::new(0),
                     cold_starts: AtomicU64::new(0),
                 };
@@ -221,14 +222,14 @@ impl Activator {
         let Some(rev) = self.revisions.get(service).cloned() else {
             return json_error(404, &format!("activator: no service for host {host:?}"));
         };
-        rev.in_flight.fetch_add(1, Ordering::SeqCst);
+        let in_flight = Held::new(&rev.in_flight);
         rev.last_request_ms.store(self.now_ms(), Ordering::Relaxed);
         let resp = match self.ensure_up(&rev).await {
             Ok(addr) => forward(&self.client, addr, None, req).await,
             Err(e) => json_error(503, &format!("activator: cannot start {service}: {e}")),
         };
         rev.last_request_ms.store(self.now_ms(), Ordering::Relaxed);
-        rev.in_flight.fetch_sub(1, Ordering::SeqCst);
+        drop(in_flight);
         resp
     }
 

@@ -15,6 +15,7 @@ use hyper::{Request, Response};
 use tokio::sync::Semaphore;
 
 use baseline_common::http::{self, client, forward, json_error, Body, HttpClient};
+use baseline_common::Held;
 
 #[derive(Clone, Debug)]
 pub struct QueueProxyConfig {
@@ -57,11 +58,11 @@ impl QueueProxy {
             m.overloaded.fetch_add(1, Ordering::Relaxed);
             return json_error(503, "queue-proxy: overloaded (wait queue full)");
         }
-        m.queued.fetch_add(1, Ordering::Relaxed);
+        let queued = Held::new(&m.queued);
         let permit = self.breaker.acquire().await;
-        m.queued.fetch_sub(1, Ordering::Relaxed);
+        drop(queued);
         let Ok(_permit) = permit else { return json_error(503, "queue-proxy: shutting down") };
-        m.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Held::new(&m.in_flight);
         let resp = match tokio::time::timeout(self.cfg.timeout, forward(&self.client, self.cfg.upstream, None, req)).await {
             Ok(r) => r,
             Err(_) => {
@@ -69,7 +70,7 @@ impl QueueProxy {
                 json_error(504, "queue-proxy: user container timed out")
             }
         };
-        m.in_flight.fetch_sub(1, Ordering::Relaxed);
+        drop(in_flight);
         m.requests.fetch_add(1, Ordering::Relaxed);
         if resp.status().is_server_error() {
             m.errors_5xx.fetch_add(1, Ordering::Relaxed);

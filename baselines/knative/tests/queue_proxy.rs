@@ -85,27 +85,44 @@ fn serve(conn: TcpStream, delay: Duration, current: &AtomicUsize, peak: &AtomicU
 struct QueueProxy {
     child: Child,
     addr: SocketAddr,
+    metrics: Option<SocketAddr>,
 }
 
 impl QueueProxy {
     fn start(upstream: SocketAddr, concurrency: usize) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_knative-model"))
-            .args([
-                "queue-proxy",
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream",
-                &upstream.to_string(),
-                "--concurrency",
-                &concurrency.to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).expect(&line).parse().unwrap();
-        Self { child, addr }
+        Self::launch(upstream, concurrency, false)
+    }
+
+    fn launch(upstream: SocketAddr, concurrency: usize, with_metrics: bool) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_knative-model"));
+        cmd.args(["queue-proxy", "--listen", "127.0.0.1:0", "--upstream", &upstream.to_string(), "--concurrency", &concurrency.to_string()]);
+        if with_metrics {
+            cmd.args(["--metrics", "127.0.0.1:0"]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut addr, mut metrics) = (None, None);
+        while addr.is_none() || (with_metrics && metrics.is_none()) {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).unwrap() > 0, "queue-proxy exited");
+            let a: Option<SocketAddr> = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).and_then(|a| a.parse().ok());
+            if line.starts_with("listening traffic") {
+                addr = a;
+            } else if line.starts_with("listening metrics") {
+                metrics = a;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        Self { child, addr: addr.unwrap(), metrics }
+    }
+
+    /// A gauge from its /metrics.
+    fn gauge(&self, name: &str) -> i64 {
+        let text = Http::connect(self.metrics.expect("started with metrics")).request("GET", "/metrics", b"").text();
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.trim().parse().ok()).expect(name)
     }
 }
 
@@ -157,4 +174,30 @@ fn a_crashed_container_gives_502() {
     std::thread::sleep(Duration::from_millis(300));
     let r = Http::connect(qp.addr).request("GET", "/work", b"");
     assert_eq!(r.status, 502, "{}", r.text());
+}
+
+/// Clients that give up (their connection closed while their request waits
+/// for the breaker or for the container) must not stay counted: a
+/// queue-proxy whose counters only grow ends up answering 503 forever.
+#[test]
+fn requests_whose_clients_leave_are_not_counted_any_more() {
+    let c = Container::start(Duration::from_millis(1500));
+    let qp = QueueProxy::launch(c.addr, 1, true);
+    let send = || {
+        let mut s = TcpStream::connect(qp.addr).unwrap();
+        s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        s
+    };
+    // One in flight at the container, two waiting for the breaker.
+    let clients = [send(), send(), send()];
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((qp.gauge("queue_proxy_in_flight"), qp.gauge("queue_proxy_queued")), (1, 2));
+    drop(clients);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && (qp.gauge("queue_proxy_in_flight"), qp.gauge("queue_proxy_queued")) != (0, 0) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!((qp.gauge("queue_proxy_in_flight"), qp.gauge("queue_proxy_queued")), (0, 0), "gone clients still counted");
+    // And it still serves.
+    assert_eq!(Http::connect(qp.addr).request("GET", "/work", b"").status, 200);
 }
