@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -79,6 +79,18 @@ fn bad_requests_get_their_status_codes() {
     let t = Instant::now();
     assert_eq!(h.read_response().expect("an answer, not a silent close").status, 408);
     assert!(t.elapsed() >= Duration::from_millis(500));
+    // That 408 is written outside hyper: strictly framed (CRLF line ends, a
+    // content-length that matches), as any HTTP/1.1 client may insist on.
+    let mut raw = TcpStream::connect(sp.addr).unwrap();
+    raw.write_all(b"POST /echo HTTP/1.1\r\nhost: t\r\n").unwrap();
+    let mut bytes = Vec::new();
+    raw.read_to_end(&mut bytes).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no CRLF CRLF after the head: {text:?}"));
+    assert!(head.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text:?}");
+    assert!(!head.replace("\r\n", "").contains('\n'), "a bare LF in the head: {head:?}");
+    let length = head.lines().find_map(|l| l.strip_prefix("content-length: ")).and_then(|v| v.trim().parse::<usize>().ok());
+    assert_eq!(length, Some(body.len()), "{text:?}");
     // Slowly-sent body.
     let mut h = Http::connect(sp.addr);
     h.send_raw(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\nabc");

@@ -182,13 +182,9 @@ impl AsyncWrite for Tracked {
 fn send_408(fd: &OwnedFd) {
     crate::wire::serialized(1);
     let body = crate::wire::json::error("request not received in time");
+    // CRLF line ends, spelled out: HTTP/1.1 framing, not the source file's.
     let resp = format!(
-        "HTTP/1.1 408 Request Timeout
-connection: close
-content-type: application/json
-content-length: {}
-
-{body}",
+        "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
     // Best effort on a socket hyper has given up on; never blocks.
