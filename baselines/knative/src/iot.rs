@@ -201,6 +201,13 @@ pub async fn run_parking_function(function: String, listen: SocketAddr, service:
     .await
 }
 
+/// The image inside the upload where detection says it is; None when that
+/// range is not inside it (a function's answer is input like any other).
+fn image_of(upload: &Bytes, st: &ParkingState) -> Option<Bytes> {
+    let end = st.image_offset.checked_add(st.image_len).filter(|&end| end <= upload.len())?;
+    Some(upload.slice(st.image_offset..end))
+}
+
 pub async fn run_parking_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
     let client = client();
     http::serve("traffic", listen, move |req: Request<Incoming>| {
@@ -237,7 +244,10 @@ pub async fn run_parking_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
                 };
                 if i == 0 {
                     // From here on every function gets the bare image.
-                    body = body.slice(st.image_offset..st.image_offset + st.image_len);
+                    body = match image_of(&body, &st) {
+                        Some(image) => image,
+                        None => return json_error(502, &format!("{f}: image range outside the upload ({} bytes)", body.len())),
+                    };
                     content_type = "image/jpeg".into();
                 }
             }
@@ -245,4 +255,20 @@ pub async fn run_parking_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_range_outside_the_upload_is_refused_not_a_panic() {
+        let upload = Bytes::from_static(b"0123456789");
+        let at = |image_offset, image_len| image_of(&upload, &ParkingState { image_offset, image_len, ..Default::default() });
+        assert_eq!(at(2, 3).as_deref(), Some(&b"234"[..]));
+        assert_eq!(at(0, 10).as_deref(), Some(&upload[..]));
+        assert_eq!(at(8, 3), None);
+        assert_eq!(at(11, 0), None);
+        assert_eq!(at(usize::MAX, 2), None, "an overflowing range");
+    }
 }
