@@ -95,7 +95,15 @@ impl QueueProxy {
 
     fn launch(upstream: SocketAddr, concurrency: usize, with_metrics: bool) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_knative-model"));
-        cmd.args(["queue-proxy", "--listen", "127.0.0.1:0", "--upstream", &upstream.to_string(), "--concurrency", &concurrency.to_string()]);
+        cmd.args([
+            "queue-proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.to_string(),
+            "--concurrency",
+            &concurrency.to_string(),
+        ]);
         if with_metrics {
             cmd.args(["--metrics", "127.0.0.1:0"]);
         }
