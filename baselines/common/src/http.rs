@@ -133,14 +133,40 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|&s| s).await;
 }
 
-/// Binds `addr`, prints `listening <label> http://ADDR` (for the launcher), and
-/// serves `handler` until SIGTERM/SIGINT, then drains open connections.
+/// The environment variable naming a listening socket the launcher bound
+/// and passed down (its fd number): the first `serve` takes it instead of
+/// binding, so the address the launcher handed out before starting us
+/// cannot be taken by anyone else in between.
+pub const LISTEN_FD_ENV: &str = "SPRIGHT_LISTEN_FD";
+
+/// The inherited listener of [`LISTEN_FD_ENV`], taken once.
+fn inherited_listener() -> Option<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let fd: i32 = std::env::var(LISTEN_FD_ENV).ok()?.parse().ok()?;
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    // SAFETY: the launcher passed fd `fd` open to us for this purpose and
+    // nothing else in this process owns it; it is taken once (TAKEN).
+    let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    l.set_nonblocking(true).ok()?;
+    Some(l)
+}
+
+/// Binds `addr` (or takes the launcher's listener, [`LISTEN_FD_ENV`]),
+/// prints `listening <label> http://ADDR` (for the launcher), and serves
+/// `handler` until SIGTERM/SIGINT, then drains open connections.
 pub async fn serve<H, F>(label: &str, addr: SocketAddr, handler: H)
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let listener = match TcpListener::bind(addr).await {
+    let bound = match inherited_listener() {
+        Some(l) => TcpListener::from_std(l),
+        None => TcpListener::bind(addr).await,
+    };
+    let listener = match bound {
         Ok(l) => l,
         Err(e) => {
             eprintln!("cannot listen on {addr}: {e}");

@@ -266,12 +266,31 @@ pub struct Deployment {
     wire_counts: Option<PathBuf>,
 }
 
-fn spawn_on(cmd: &mut Command, cpus: &[usize]) -> Result<Child, String> {
+/// The fd a child finds its inherited listener on.
+const LISTEN_FD: i32 = 3;
+
+/// Starts `cmd` on `cpus`; `listener`: a bound socket it serves, passed as
+/// fd [`LISTEN_FD`] (named by `baseline_common::http::LISTEN_FD_ENV`).
+fn spawn_on(cmd: &mut Command, cpus: &[usize], listener: Option<&std::net::TcpListener>) -> Result<Child, String> {
+    use std::os::fd::AsRawFd;
     let cpus = cpus.to_vec();
-    // SAFETY: prctl, sigmask and sched_setaffinity are async-signal-safe.
-    // Children die with the harness.
+    let inherit = listener.map(|l| l.as_raw_fd());
+    if inherit.is_some() {
+        cmd.env(baseline_common::http::LISTEN_FD_ENV, LISTEN_FD.to_string());
+    }
+    // SAFETY: prctl, sigmask, sched_setaffinity, dup2 and fcntl are
+    // async-signal-safe. Children die with the harness.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(fd) = inherit {
+                // dup2 clears close-on-exec on the copy; a socket already
+                // at that number keeps its flag, so clear it there.
+                if fd == LISTEN_FD {
+                    libc::fcntl(fd, libc::F_SETFD, 0);
+                } else if libc::dup2(fd, LISTEN_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             if !cpus.is_empty() {
                 set_affinity(&cpus);
             }
@@ -346,7 +365,9 @@ impl Deployment {
                 // Inherited by everything the process starts (functions, cold starts).
                 cmd.env(spright::wire::ENV, dir);
             }
-            let mut child = spawn_on(&mut cmd, &self.cpus)?;
+            let mut child = spawn_on(&mut cmd, &self.cpus, launch.listener.as_ref())?;
+            // Ours no longer: the child serves it.
+            drop(launch.listener);
             let line = wait_line(&mut child, launch.ready, START_TIMEOUT);
             let pid = child.id();
             self.children.push((Component { name: launch.name.clone(), role: launch.role, pid }, Some(child)));

@@ -9,12 +9,11 @@ use spright::service_time::ServiceTimeOverride;
 
 use super::{workspace_file, Mode, Options, Role, Workload};
 
-/// A concrete address for `listen` (port 0 picks a free port now).
-fn resolve(listen: SocketAddr) -> Result<SocketAddr, String> {
-    if listen.port() != 0 {
-        return Ok(listen);
-    }
-    TcpListener::bind(listen).and_then(|l| l.local_addr()).map_err(|e| format!("cannot find a free port on {listen}: {e}"))
+/// A listening socket on `listen` (port 0: a free port), bound now and
+/// handed to the process that serves it, so that the address can be given
+/// to others before that process starts and nobody can take it meanwhile.
+fn bind(listen: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))
 }
 
 const LOCAL: &str = "127.0.0.1:0";
@@ -37,11 +36,14 @@ pub(super) struct Launch {
     /// Its children are the chain's functions (SPRIGHT's control plane
     /// starts them): record them as components it does not own.
     pub(super) adopts_functions: bool,
+    /// A socket bound for it, which it serves instead of binding its own
+    /// (passed down as `baseline_common::http::LISTEN_FD_ENV`).
+    pub(super) listener: Option<TcpListener>,
 }
 
 impl Launch {
     fn new(name: impl Into<String>, role: Role, bin: &str, args: Vec<Arg>) -> Self {
-        Self { name: name.into(), role, bin: bin.into(), args, ready: BASELINE_READY, adopts_functions: false }
+        Self { name: name.into(), role, bin: bin.into(), args, ready: BASELINE_READY, adopts_functions: false, listener: None }
     }
 }
 
@@ -119,14 +121,15 @@ const BOUTIQUE_SERVICES: [&str; 10] =
 /// Online Boutique on the Knative model: a revision per service, all
 /// reaching each other through the ingress on the public address.
 fn knative_boutique_plan(listen: SocketAddr) -> Result<Vec<Launch>, String> {
-    let ingress = resolve(listen)?.to_string();
+    let listener = bind(listen)?;
+    let ingress = listener.local_addr().map_err(|e| e.to_string())?.to_string();
     let mut plan = Vec::new();
     let mut ingress_args = texts(&["ingress", "--listen", &ingress, "--default-service", "frontend"]);
     for s in BOUTIQUE_SERVICES {
         plan.extend(knative_revision(s, texts(&["boutique", "--service", s, "--listen", LOCAL, "--ingress", &ingress]), None));
         ingress_args.extend([Arg::Text("--route".into()), Arg::route(s, &format!("{s}-queue-proxy"))]);
     }
-    plan.push(Launch::new("ingress", Role::Gateway, KNATIVE_BIN, ingress_args));
+    plan.push(Launch { listener: Some(listener), ..Launch::new("ingress", Role::Gateway, KNATIVE_BIN, ingress_args) });
     Ok(plan)
 }
 
@@ -258,5 +261,22 @@ mod tests {
         }
         // SPRIGHT 3 x 3, the Knative model 3, with scale to zero 2, gRPC 1.
         assert_eq!(planned, 9 + 3 + 2 + 1, "every supported pair has a plan");
+    }
+
+    /// The Knative model's ingress address is handed to every service
+    /// before the ingress starts: it is bound from the start, by the plan,
+    /// and nobody else can take it meanwhile (a free port picked, released
+    /// and bound later once made a smoke run fail).
+    #[test]
+    fn the_ingress_address_is_held_from_the_moment_it_is_handed_out() {
+        let plan = for_mode(Mode::Knative, Workload::Boutique, "127.0.0.1:0".parse().unwrap(), &opts_for(Mode::Knative)).unwrap();
+        let ingress = plan.iter().find(|l| l.name == "ingress").unwrap();
+        let held = ingress.listener.as_ref().expect("the ingress gets a bound socket").local_addr().unwrap();
+        let handed_out = format!("--ingress {held}");
+        let frontend = plan.iter().find(|l| l.name == "frontend").unwrap();
+        let args: Vec<String> = frontend.args.iter().map(|a| a.render(&[]).unwrap()).collect();
+        assert!(args.join(" ").contains(&handed_out), "{args:?}");
+        assert!(TcpListener::bind(held).is_err(), "{held} could be taken before the ingress starts");
+        assert!(plan.iter().filter(|l| l.listener.is_some()).count() == 1);
     }
 }
