@@ -127,9 +127,68 @@ impl FrameDecoder {
     }
 }
 
+/// Decodes a stream in which descriptors may be mixed with messages of any
+/// length (the sink where SPROXY puts everything it refused): frames are
+/// only taken where the magic is, and bytes before it are skipped one by
+/// one, so a refused message of odd length cannot shift the frames of the
+/// descriptors after it. (A [`FrameDecoder`] trusts every 16 bytes.)
+#[derive(Default)]
+pub struct ScanningDecoder {
+    pending: Vec<u8>,
+    /// Bytes skipped so far because they did not start a descriptor.
+    pub skipped: u64,
+}
+
+impl ScanningDecoder {
+    /// Feeds bytes; the well-formed descriptors found go to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Descriptor>) {
+        self.pending.extend_from_slice(bytes);
+        let magic = DESCRIPTOR_MAGIC.to_ne_bytes();
+        let mut at = 0;
+        while self.pending.len() - at >= DESCRIPTOR_SIZE {
+            if self.pending[at..at + 2] == magic {
+                out.push(Descriptor::read_from_bytes(&self.pending[at..at + DESCRIPTOR_SIZE]).expect("exact size"));
+                at += DESCRIPTOR_SIZE;
+            } else {
+                at += 1;
+                self.skipped += 1;
+            }
+        }
+        self.pending.drain(..at);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Refused messages of any length between descriptors: every
+    /// descriptor is still found, whatever the reads' boundaries.
+    #[test]
+    fn the_sink_decoder_finds_descriptors_after_messages_of_any_length() {
+        let ds: Vec<Descriptor> = (1..=3).map(|i| Descriptor::new(Endpoint::new(ChainId(1), FunctionId(i)), u32::from(i), 7)).collect();
+        let mut stream = b"odd".to_vec();
+        stream.extend_from_slice(ds[0].as_bytes());
+        stream.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        stream.extend_from_slice(ds[1].as_bytes());
+        stream.extend_from_slice(ds[2].as_bytes());
+        for chunk in [1, 5, 16, 17, stream.len()] {
+            let (mut dec, mut out) = (ScanningDecoder::default(), Vec::new());
+            for piece in stream.chunks(chunk) {
+                dec.feed(piece, &mut out);
+            }
+            assert_eq!(
+                out.iter().map(|d| d.destination()).collect::<Vec<_>>(),
+                ds.iter().map(|d| d.destination()).collect::<Vec<_>>(),
+                "reads of {chunk}"
+            );
+            assert_eq!(dec.skipped as usize, 3 + 18, "reads of {chunk}");
+        }
+        // What the frame decoder made of the same stream: misaligned.
+        let (mut frames, mut out) = (FrameDecoder::default(), Vec::new());
+        frames.feed(&stream, &mut out);
+        assert!(out.iter().filter(|d| d.is_well_formed()).count() < 3);
+    }
 
     #[test]
     fn layout_matches_the_bpf_header() {

@@ -432,15 +432,15 @@ impl Shared {
     /// now instead of at its timeout.
     fn drain_sink(&self, sink: TcpStream) {
         let mut buf = [0u8; 64 * DESCRIPTOR_SIZE];
-        let mut decoder = crate::descriptor::FrameDecoder::default();
+        let mut decoder = crate::descriptor::ScanningDecoder::default();
         let mut out = Vec::new();
         loop {
             let n = match (&sink).read(&mut buf) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            // Refused messages need not be descriptor-sized: only whole
-            // well-formed ones are acted on.
+            // Refused messages need not be descriptor-sized: the decoder
+            // finds descriptors by their magic, whatever came before.
             out.clear();
             decoder.feed(&buf[..n], &mut out);
             for d in &out {
