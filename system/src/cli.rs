@@ -169,6 +169,13 @@ fn run(args: RunArgs) -> Result<(), String> {
         function_uid,
     };
     let mut deployment = Deployment::start(&opts).map_err(|e| e.to_string())?;
+    if deployment.transport() != TransportKind::Skmsg {
+        eprintln!(
+            "spright: {}: chains are isolated by capability (a function maps only its chain's rings); inside a chain any function can write \
+             into any ring and senders are not identified - skmsg checks every descriptor in the kernel",
+            deployment.transport()
+        );
+    }
     deployment.wait_ready(ready).map_err(|e| e.to_string())?;
     let threads = deployment.gateway().limits().threads;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().map_err(|e| e.to_string())?;
