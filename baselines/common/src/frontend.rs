@@ -32,7 +32,7 @@ pub async fn serve<A: BoutiqueApi + Send + 'static>(listen: SocketAddr, api: A) 
             let method = req.method().as_str().to_string();
             let path = req.uri().path().to_string();
             let query = req.uri().query().unwrap_or("").to_string();
-            let body = match read_body(req.into_body(), 1 << 20).await {
+            let body = match read_body(req.into_body(), http::LIMITS.max_body_bytes).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };

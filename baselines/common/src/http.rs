@@ -24,7 +24,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use spright::control::chain::GatewayLimits;
 use spright::wire::json;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -80,6 +81,12 @@ pub fn healthz() -> Response<Body> {
     Response::new(Full::new(Bytes::from_static(b"ok\n")))
 }
 
+/// Every front door of the baselines takes the SPRIGHT gateway's default
+/// limits: heads beyond `max_header_bytes` get 431, bodies beyond
+/// `max_body_bytes` 413, a head not complete within `client_timeout_ms`
+/// closes the connection.
+pub const LIMITS: GatewayLimits = GatewayLimits::DEFAULT;
+
 /// Reads a whole body (bounded).
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>> {
     match http_body_util::Limited::new(body, limit).collect().await {
@@ -92,7 +99,7 @@ pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<B
 /// the Host header; 502 when the upstream cannot be reached.
 pub async fn forward(client: &HttpClient, upstream: SocketAddr, host: Option<&str>, req: Request<Incoming>) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
-    let body = match read_body(body, 64 << 20).await {
+    let body = match read_body(body, LIMITS.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -186,9 +193,18 @@ where
     let closed = Arc::new(Notify::new());
     let mut stop = stop_rx.clone();
     loop {
-        let (stream, _) = tokio::select! {
-            a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
             _ = stopped(&mut stop) => break,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning a core.
+                eprintln!("{label}: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
@@ -207,7 +223,12 @@ where
                     Ok::<_, Infallible>(resp)
                 }
             });
-            let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .keep_alive(true)
+                .header_read_timeout(LIMITS.client_timeout())
+                .max_buf_size(LIMITS.max_header_bytes)
+                .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

@@ -116,7 +116,7 @@ pub async fn run_service(service: String, listen: SocketAddr, ingress: SocketAdd
                 return http::healthz();
             }
             let method = req.uri().path().trim_start_matches('/').to_string();
-            let body = match read_body(req.into_body(), 1 << 20).await {
+            let body = match read_body(req.into_body(), http::LIMITS.max_body_bytes).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };

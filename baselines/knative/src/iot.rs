@@ -75,7 +75,7 @@ pub async fn run_motion_function(function: String, listen: SocketAddr, service: 
                 return json(&"ok");
             }
             let ct = header(&req, "content-type");
-            let body = match read_body(req.into_body(), 1 << 20).await {
+            let body = match read_body(req.into_body(), http::LIMITS.max_body_bytes).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -110,7 +110,7 @@ pub async fn run_motion_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
                 return json_error(404, &format!("no route for {path}"));
             }
             let ct = header(&req, "content-type");
-            let body = match read_body(req.into_body(), 1 << 20).await {
+            let body = match read_body(req.into_body(), http::LIMITS.max_body_bytes).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -163,7 +163,7 @@ pub async fn run_parking_function(function: String, listen: SocketAddr, service:
             let ct = header(&req, "content-type");
             let state = header(&req, STATE_HEADER);
             let mut st: ParkingState = if state.is_empty() { ParkingState::default() } else { json::from_str(&state).unwrap_or_default() };
-            let body = match read_body(req.into_body(), 64 << 20).await {
+            let body = match read_body(req.into_body(), http::LIMITS.max_body_bytes).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -223,7 +223,7 @@ pub async fn run_parking_orchestrator(listen: SocketAddr, ingress: SocketAddr) {
                 _ => return json_error(404, &format!("no route for {}", req.uri().path())),
             };
             let ct = header(&req, "content-type");
-            let mut body = match read_body(req.into_body(), 64 << 20).await {
+            let mut body = match read_body(req.into_body(), http::LIMITS.max_body_bytes).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };

@@ -73,16 +73,21 @@ pub struct GatewayLimits {
     pub threads: usize,
 }
 
+impl GatewayLimits {
+    /// The limits of a chain file that sets none (also the baselines' front doors').
+    pub const DEFAULT: Self = Self {
+        max_body_bytes: 1 << 20,
+        max_header_bytes: 16 << 10,
+        request_timeout_ms: 10_000,
+        client_timeout_ms: 10_000,
+        drain_timeout_ms: 10_000,
+        threads: 2,
+    };
+}
+
 impl Default for GatewayLimits {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 1 << 20,
-            max_header_bytes: 16 << 10,
-            request_timeout_ms: 10_000,
-            client_timeout_ms: 10_000,
-            drain_timeout_ms: 10_000,
-            threads: 2,
-        }
+        Self::DEFAULT
     }
 }
 

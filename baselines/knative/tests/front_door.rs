@@ -1,0 +1,78 @@
+//! The baselines' front doors (the shared server of `baseline_common::http`,
+//! here the Knative model's ingress) answer bad input with the gateway's
+//! limits: oversized heads 431, oversized bodies 413, a head that never
+//! completes is not held forever.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spright::control::chain::GatewayLimits;
+use testkit::Http;
+
+struct Ingress {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Ingress {
+    fn start() -> Self {
+        // Routes to a port nobody serves: what is refused must be refused
+        // before any forwarding.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_knative-model"))
+            .args(["ingress", "--listen", "127.0.0.1:0", "--default-service", "x", "--route", "x=127.0.0.1:9"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).expect(&line).parse().unwrap();
+        Self { child, addr }
+    }
+}
+
+impl Drop for Ingress {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn oversized_heads_and_bodies_get_the_gateways_answers() {
+    let limits = GatewayLimits::default();
+    let ing = Ingress::start();
+    let mut h = Http::connect(ing.addr);
+    let big = "b".repeat(limits.max_header_bytes + 1024);
+    h.send_raw(format!("GET / HTTP/1.1\r\nhost: t\r\nx-big: {big}\r\n\r\n").as_bytes());
+    assert_eq!(h.read_response().expect("an answer").status, 431, "head larger than the gateway's limit");
+
+    // The body from another thread: the server may answer (and close)
+    // before it has all been sent.
+    let s = TcpStream::connect(ing.addr).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let n = limits.max_body_bytes + 1;
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(format!("POST / HTTP/1.1\r\nhost: t\r\ncontent-length: {n}\r\n\r\n").as_bytes());
+        let _ = w.write_all(&vec![b'x'; n]);
+    });
+    let mut status = String::new();
+    BufReader::new(s).read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 413"), "body larger than the gateway's limit: {status:?}");
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_head_that_never_completes_is_not_held_forever() {
+    let limits = GatewayLimits::default();
+    let ing = Ingress::start();
+    let mut s = TcpStream::connect(ing.addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\n").unwrap();
+    s.set_read_timeout(Some(limits.client_timeout() * 2)).unwrap();
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let closed = s.read_to_end(&mut rest).is_ok();
+    assert!(closed, "still open after {:?}", t.elapsed());
+    assert!(t.elapsed() >= limits.client_timeout() - Duration::from_millis(500), "closed early: {:?}", t.elapsed());
+}
