@@ -13,6 +13,7 @@ pub mod descriptor;
 pub mod examples;
 pub mod form;
 pub mod gateway;
+pub mod http1;
 pub mod pool;
 pub mod sdk;
 pub mod service_time;

@@ -8,11 +8,10 @@
 //! and a response parsed per request sent. A proxy hop ([`forward`]) is
 //! both: 2 deserializations and 2 serializations per request.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,15 +19,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use spright::control::chain::GatewayLimits;
 use spright::wire::json;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 pub type Body = Full<Bytes>;
 
@@ -136,10 +134,6 @@ pub fn termination() -> impl Future<Output = ()> + Send + 'static {
     }
 }
 
-async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|&s| s).await;
-}
-
 /// The environment variable naming a listening socket the launcher bound
 /// and passed down (its fd number): the first `serve` takes it instead of
 /// binding, so the address the launcher handed out before starting us
@@ -163,7 +157,9 @@ fn inherited_listener() -> Option<std::net::TcpListener> {
 
 /// Binds `addr` (or takes the launcher's listener, [`LISTEN_FD_ENV`]),
 /// prints `listening <label> http://ADDR` (for the launcher), and serves
-/// `handler` until SIGTERM/SIGINT, then drains open connections.
+/// `handler` on the one server loop every front door shares
+/// ([`spright::http1`], with [`LIMITS`]) until SIGTERM/SIGINT, then drains
+/// open connections.
 pub async fn serve<H, F>(label: &str, addr: SocketAddr, handler: H)
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
@@ -189,68 +185,17 @@ where
         stopping.await;
         let _ = stop_tx.send(true);
     });
-    let open = Arc::new(AtomicUsize::new(0));
-    let closed = Arc::new(Notify::new());
-    let mut stop = stop_rx.clone();
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped(&mut stop) => break,
-        };
-        let stream = match accepted {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning a core.
-                eprintln!("{label}: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let (open, closed, mut stop) = (open.clone(), closed.clone(), stop_rx.clone());
-        open.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            // The HTTP stack's one place of counting for the server side.
-            #[allow(clippy::disallowed_methods)]
-            let svc = service_fn(move |req| {
-                let h = handler.clone();
-                async move {
-                    // One HTTP request parsed, one response written.
-                    spright::wire::deserialized(1);
-                    let resp = h(req).await;
-                    spright::wire::serialized(1);
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .keep_alive(true)
-                .header_read_timeout(LIMITS.client_timeout())
-                .max_buf_size(LIMITS.max_header_bytes)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.as_mut().await;
-                }
-            }
-            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
-                closed.notify_waiters();
-            }
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(30), async {
-        while open.load(Ordering::SeqCst) > 0 {
-            let n = closed.notified();
-            if open.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            n.await;
+    // The HTTP stack's one place of counting for the server side.
+    #[allow(clippy::disallowed_methods)]
+    let counted = move |req| {
+        let h = handler.clone();
+        async move {
+            // One HTTP request parsed, one response written.
+            spright::wire::deserialized(1);
+            let resp = h(req).await;
+            spright::wire::serialized(1);
+            resp
         }
-    })
-    .await;
+    };
+    spright::http1::serve(label, listener, LIMITS, stop_rx, Arc::new(spright::http1::NoHooks), counted).await
 }

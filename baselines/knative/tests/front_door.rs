@@ -1,7 +1,7 @@
 //! The baselines' front doors (the shared server of `baseline_common::http`,
 //! here the Knative model's ingress) answer bad input with the gateway's
-//! limits: oversized heads 431, oversized bodies 413, a head that never
-//! completes is not held forever.
+//! limits and answers (the one server loop, `spright::http1`): oversized
+//! heads 431, oversized bodies 413, a head that never completes 408.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -64,7 +64,7 @@ fn oversized_heads_and_bodies_get_the_gateways_answers() {
 }
 
 #[test]
-fn a_head_that_never_completes_is_not_held_forever() {
+fn a_head_that_never_completes_gets_408_and_is_closed() {
     let limits = GatewayLimits::default();
     let ing = Ingress::start();
     let mut s = TcpStream::connect(ing.addr).unwrap();
@@ -74,5 +74,7 @@ fn a_head_that_never_completes_is_not_held_forever() {
     let mut rest = Vec::new();
     let closed = s.read_to_end(&mut rest).is_ok();
     assert!(closed, "still open after {:?}", t.elapsed());
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "the gateway's answer, then close: {answer:?}");
     assert!(t.elapsed() >= limits.client_timeout() - Duration::from_millis(500), "closed early: {:?}", t.elapsed());
 }

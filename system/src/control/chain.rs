@@ -56,7 +56,7 @@ fn default_transport() -> TransportKind {
 }
 
 /// Gateway limits and timeouts (each has a defined HTTP answer).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayLimits {
     /// Larger bodies get 413.

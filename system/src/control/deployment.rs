@@ -135,7 +135,7 @@ impl Deployment {
                 routes.push(GatewayRoute { prefix: spec.path.clone(), chain: i, route: r as u16, sequence: spec.sequence() });
             }
         }
-        let gateway = Arc::new(Gateway::new(file.gateway.clone(), gw_chains, routes));
+        let gateway = Arc::new(Gateway::new(file.gateway, gw_chains, routes));
 
         let eproxy = match &opts.eproxy_interface {
             Some(ifname) => match Eproxy::attach(ifname, opts.eproxy_port) {

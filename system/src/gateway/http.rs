@@ -1,5 +1,7 @@
-//! The gateway's HTTP/1.1 server (hyper 1): keep-alive, limits, timeouts,
-//! graceful drain, and the defined answer for every kind of bad request.
+//! The gateway's HTTP side: every request handled end to end, on the one
+//! server loop of every front door ([`crate::http1`]: keep-alive, limits,
+//! timeouts, graceful drain), with the defined answer for every kind of
+//! bad request.
 //!
 //! | condition | answer |
 //! |---|---|
@@ -13,29 +15,21 @@
 //! | function died with the request | 502 |
 //! | chain slower than `request_timeout_ms` | 504 |
 
-use std::convert::Infallible;
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::inflight::InFlight;
 use super::{Gateway, Outcome};
 use crate::descriptor::{Descriptor, Endpoint};
+use crate::http1;
 use crate::pool::Lease;
 use crate::txn::{Method, Request as TxnRequest, Txn, TxnError};
 
@@ -146,126 +140,27 @@ fn response_from(txn: &Txn<'_>) -> Response<Body> {
     resp
 }
 
-/// Remembers whether request bytes arrived since the last response, so a
-/// header timeout can tell a slow request (408) from an idle connection.
-struct Tracked {
-    inner: TcpStream,
-    partial: Arc<AtomicBool>,
-}
+/// The gateway's side of the one server loop: connections and 408s counted.
+struct GatewayHooks(Arc<Gateway>);
 
-impl AsyncRead for Tracked {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.partial.store(true, Ordering::Relaxed);
-        }
-        r
+impl http1::Hooks for GatewayHooks {
+    fn accepted(&self) {
+        self.0.metrics.connections.inc();
     }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        self.partial.store(false, Ordering::Relaxed);
-        Pin::new(&mut self.inner).poll_write(cx, data)
+    fn timed_out(&self) {
+        self.0.metrics.record(408, std::time::Duration::ZERO);
     }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-// A response written outside hyper: counted here, the request was never parsed.
-#[allow(clippy::disallowed_methods)]
-fn send_408(fd: &OwnedFd) {
-    crate::wire::serialized(1);
-    let body = crate::wire::json::error("request not received in time");
-    // CRLF line ends, spelled out: HTTP/1.1 framing, not the source file's.
-    let resp = format!(
-        "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    // Best effort on a socket hyper has given up on; never blocks.
-    unsafe { libc::send(fd.as_raw_fd(), resp.as_ptr().cast(), resp.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
-}
-
-/// Resolves once shutdown is requested (or its sender is gone).
-async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|&s| s).await;
 }
 
 /// Serves HTTP on `listener` until `shutdown` turns true, then stops
 /// accepting, lets in-flight requests finish (up to the drain timeout) and
-/// returns.
-pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let open = Arc::new(AtomicUsize::new(0));
-    let all_closed = Arc::new(Notify::new());
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped(&mut shutdown) => break,
-        };
-        let stream = match accepted {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                eprintln!("spright gateway: accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        gateway.metrics.connections.inc();
-        let Ok(raw) = stream.as_fd().try_clone_to_owned() else {
-            continue;
-        };
-        let partial = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(Tracked { inner: stream, partial: partial.clone() });
-        let (gw, mut stop, open, all_closed) = (gateway.clone(), shutdown.clone(), open.clone(), all_closed.clone());
-        open.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let svc = service_fn(|req| {
-                let gw = gw.clone();
-                async move { Ok::<_, Infallible>(gw.handle(req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .keep_alive(true)
-                .header_read_timeout(gw.limits.client_timeout())
-                .max_buf_size(gw.limits.max_header_bytes)
-                .serve_connection(io, svc);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.as_mut().await
-                }
-            };
-            if let Err(e) = result {
-                if e.is_timeout() && partial.load(Ordering::Relaxed) {
-                    gw.metrics.record(408, std::time::Duration::ZERO);
-                    send_408(&raw);
-                }
-            }
-            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
-                all_closed.notify_waiters();
-            }
-        });
-    }
-    drop(listener);
-    let drained = async {
-        while open.load(Ordering::SeqCst) > 0 {
-            let notified = all_closed.notified();
-            if open.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            notified.await;
-        }
-    };
-    if tokio::time::timeout(gateway.limits.drain_timeout(), drained).await.is_err() {
-        eprintln!("spright gateway: {} connections still open after the drain timeout", open.load(Ordering::SeqCst));
-    }
+/// returns: [`crate::http1::serve`] with the chain file's limits.
+pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let limits = gateway.limits;
+    let hooks = Arc::new(GatewayHooks(gateway.clone()));
+    http1::serve("spright gateway", listener, limits, shutdown, hooks, move |req| {
+        let gw = gateway.clone();
+        async move { gw.handle(req).await }
+    })
+    .await
 }
