@@ -156,6 +156,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         Some(a) => Some(std::net::TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}"))?),
         None => None,
     };
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
     let root = unsafe { libc::geteuid() } == 0;
     let opts = RunOptions {
         chain_file: chain,

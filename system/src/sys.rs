@@ -31,6 +31,7 @@ pub fn memfd(name: &str, len: usize, hugetlb: bool) -> io::Result<OwnedFd> {
     if !hugetlb {
         // Functions map the pool too: forbid resizing it under the others
         // (a shrink would SIGBUS every process that maps it).
+        // SAFETY: fcntl on a memfd we own; sealing touches no memory of ours.
         unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL) };
     }
     Ok(fd)
@@ -38,7 +39,9 @@ pub fn memfd(name: &str, len: usize, hugetlb: bool) -> io::Result<OwnedFd> {
 
 /// Size of the file behind `fd`.
 pub fn fd_size(fd: RawFd) -> io::Result<usize> {
+    // SAFETY: libc::stat is plain data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one struct stat into `st`, which we own.
     cvt(unsafe { libc::fstat(fd, &mut st) })?;
     Ok(st.st_size as usize)
 }
@@ -80,18 +83,22 @@ impl SharedMapping {
 
 impl Drop for SharedMapping {
     fn drop(&mut self) {
+        // SAFETY: ptr/len are the mapping we made; nothing borrows it once we are dropped.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 
 /// A counting eventfd used as a doorbell.
 pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes integers and returns a new fd (checked by cvt).
     let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
+    // SAFETY: fd was just returned by eventfd and is owned by nothing else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 pub fn eventfd_ring(fd: RawFd) -> io::Result<()> {
     let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a local u64.
     let n = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
     if n == 8 {
         Ok(())
@@ -104,6 +111,7 @@ pub fn eventfd_ring(fd: RawFd) -> io::Result<()> {
 pub fn eventfd_wait(fd: RawFd) -> io::Result<u64> {
     let mut v: u64 = 0;
     loop {
+        // SAFETY: reads at most 8 bytes into a local u64.
         let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
         if n == 8 {
             return Ok(v);
@@ -121,6 +129,7 @@ const MAX_PASSED_FDS: usize = 64;
 pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     assert!(fds.len() <= MAX_PASSED_FDS, "too many fds in one message");
     let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut cbuf = vec![0u8; space.max(1)];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -138,6 +147,7 @@ pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Resul
             std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
         }
     }
+    // SAFETY: msg points at the local iovec and control buffer, which outlive the call.
     let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -151,13 +161,16 @@ pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Resul
 /// Receives one message (up to `buf.len()` bytes) and the fds attached to it.
 pub fn recv_with_fds(sock: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
     let space = unsafe { libc::CMSG_SPACE((MAX_PASSED_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut cbuf = vec![0u8; space];
+    // SAFETY: msghdr is plain data (null pointers, zero lengths) until filled below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = space;
+    // SAFETY: msg points at the local buffers sized above; the kernel writes within their lengths.
     let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -192,22 +205,28 @@ pub fn reserved_huge_pages() -> u64 {
 /// Asks the kernel to SIGKILL this process when its parent dies, so a
 /// crashed control plane never leaves functions behind.
 pub fn die_with_parent() {
+    // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
 }
 
 /// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: writes one cpu_set_t into `set`, which we own.
     if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
         return (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect();
     }
+    // SAFETY: CPU_ISSET reads `set` within CPU_SETSIZE bits.
     (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
 }
 
 /// The (pid, uid) of the process at the other end of a unix socket.
 pub fn peer_credentials(sock: &UnixStream) -> io::Result<(u32, u32)> {
+    // SAFETY: ucred is plain integers; zero is valid.
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which we own.
     cvt(unsafe {
         libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
     })?;

@@ -406,6 +406,7 @@ impl Deployment {
         });
         for &i in &order {
             if self.children[i].1.is_some() {
+                // SAFETY: kill(2) takes plain integers; the pid is a child we have not reaped.
                 unsafe { libc::kill(self.children[i].0.pid as i32, libc::SIGTERM) };
             }
         }
@@ -416,6 +417,7 @@ impl Deployment {
                 match child.try_wait() {
                     Ok(Some(_)) | Err(_) => break,
                     Ok(None) if Instant::now() > deadline => {
+                        // SAFETY: as above.
                         unsafe { libc::kill(c.pid as i32, libc::SIGKILL) };
                         let _ = child.wait();
                         break;

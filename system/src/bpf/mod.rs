@@ -43,6 +43,7 @@ impl BpfError {
 }
 
 fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
     unsafe { libc::geteuid() == 0 }
 }
 

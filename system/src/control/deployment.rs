@@ -413,6 +413,7 @@ impl Shared {
             chain.function(FunctionId(hello.function)).ok_or_else(|| format!("chain {} has no function {}", chain.name, hello.function))?;
         let endpoint = Endpoint::new(id, spec.function_id());
         let (pid, uid) = sys::peer_credentials(conn).map_err(|e| format!("peer credentials: {e}"))?;
+        // SAFETY: geteuid(2) cannot fail and touches no memory.
         if uid != unsafe { libc::geteuid() } && Some(uid) != self.function_uid {
             return Err(format!("uid {uid} may not register functions of this control plane"));
         }
@@ -420,6 +421,7 @@ impl Shared {
             return Err(format!("pid {pid} is not the process started for this function"));
         }
         if let Some(old) = self.registrations.live.lock().unwrap().get(&endpoint) {
+            // SAFETY: kill(pid, 0) only checks that the process exists.
             if old.pid != pid && unsafe { libc::kill(old.pid as i32, 0) } == 0 {
                 return Err(format!("already registered by live pid {}", old.pid));
             }

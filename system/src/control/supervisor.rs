@@ -156,6 +156,7 @@ impl Supervisor {
             st.children.values().filter_map(|c| c.pid).collect()
         };
         for &pid in &pids {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
         {
@@ -164,6 +165,7 @@ impl Supervisor {
             if timeout.timed_out() {
                 for c in _st.children.values() {
                     if let Some(pid) = c.pid {
+                        // SAFETY: as above, kill(2) on a pid we started.
                         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
                     }
                 }

@@ -144,6 +144,7 @@ impl Pool {
         // Touch every page now: a hugetlb mapping SIGBUSes on first touch
         // when the reservation runs out, and we want that failure here.
         for off in (0..len).step_by(HUGE_PAGE) {
+            // SAFETY: off < len and the mapping is len bytes, writable and shared.
             unsafe { map.as_ptr().add(off).write_volatile(0) };
         }
         Some((fd, map, PageKind::Huge))

@@ -103,6 +103,7 @@ impl Worker {
             // Give the request back to the gateway rather than strand it.
             let gw = Endpoint::gateway(self.me.chain);
             self.pool.set_holder(slot, gw);
+            // SAFETY: the send failed, so the descriptor never left: this function still holds the slot (Pool::payload's contract).
             if let Ok(mut txn) = Txn::open(unsafe { self.pool.payload(slot) }) {
                 txn.set_error(502, &format!("function {} could not reach function {}", self.name, next));
             }

@@ -101,6 +101,7 @@ impl RingSegment {
             return Err(bad("ring segment too small"));
         }
         let map = SharedMapping::map(fd.as_raw_fd(), len)?;
+        // SAFETY: the mapping is at least SEGMENT_HEADER bytes (checked above) and page-aligned; the header's fields are atomics or read once here.
         let h = unsafe { &*map.as_ptr().cast::<SegmentHeader>() };
         if h.magic != SEGMENT_MAGIC || !h.capacity.is_power_of_two() || Self::len_for(h.rings, h.capacity) > len {
             return Err(bad("not a SPRIGHT ring segment"));
@@ -139,6 +140,7 @@ impl RingSegment {
 
     fn cell(&self, ring: u32, pos: u64) -> &Cell {
         let i = (pos & (self.capacity as u64 - 1)) as usize;
+        // SAFETY: i < capacity (masked) and ring < rings, so the cell lies inside the mapping (its length was checked against len_for at open); Cell is made of atomics and a byte array read volatile, sound to share.
         unsafe { &*self.map.as_ptr().add(self.ring_base(ring) + RING_HEADER + i * CELL).cast::<Cell>() }
     }
 
@@ -184,6 +186,7 @@ impl RingSegment {
             if cell.seq.load(Ordering::Acquire) != pos + 1 {
                 break;
             }
+            // SAFETY: the cell's 16 descriptor bytes are inside the mapping; the Acquire load of seq above orders this read after the producer's write, and a volatile copy of plain bytes is defined whatever another process does.
             let bytes: [u8; 16] = unsafe { std::ptr::read_volatile(cell.desc.as_ptr() as *const [u8; 16]) };
             out.push(Descriptor::read_from_bytes(&bytes).expect("16 bytes"));
             // Move the position before releasing the cell, so a consumer that

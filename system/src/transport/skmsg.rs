@@ -72,6 +72,7 @@ impl DescriptorRx for Rx {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(TransportError::Closed);
             }
+            // SAFETY: recv writes at most buf.len() bytes into our own buffer; the socket fd stays open while self lives.
             let n = unsafe { libc::recv(self.shared.sock.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len(), 0) };
             if n == 0 {
                 return Err(TransportError::Closed);

@@ -36,6 +36,7 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_boutique"));
     let chain = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("chain.yaml");
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
     let root = unsafe { libc::geteuid() } == 0;
     println!("# Online Boutique request mix on SPRIGHT transports");
     println!(
