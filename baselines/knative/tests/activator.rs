@@ -3,12 +3,15 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use testkit::Listening;
+
 struct Activator {
-    child: Child,
+    /// Held: the process is killed when the test's activator goes.
+    _server: Listening,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
 }
@@ -16,24 +19,21 @@ struct Activator {
 impl Activator {
     /// Scales to zero after 500 ms idle; the sensor takes 5 s per request.
     fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_knative-model"))
-            .args(["activator", "--listen", "127.0.0.1:0", "--idle-ms", "500"])
-            .args(["--service", "sensor|4|motion --function sensor --service-ms 5000 --service-mode sleep"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).expect(&line).parse().unwrap();
+        let mut server = Listening::start(
+            Command::new(env!("CARGO_BIN_EXE_knative-model"))
+                .args(["activator", "--listen", "127.0.0.1:0", "--idle-ms", "500"])
+                .args(["--service", "sensor|4|motion --function sensor --service-ms 5000 --service-mode sleep"])
+                .stderr(Stdio::piped()),
+            &["traffic"],
+        );
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (err, lines) = (child.stderr.take().unwrap(), stderr.clone());
+        let (err, lines) = (server.child.stderr.take().unwrap(), stderr.clone());
         std::thread::spawn(move || {
             for l in BufReader::new(err).lines().map_while(Result::ok) {
                 lines.lock().unwrap().push(l);
             }
         });
-        Self { child, addr, stderr }
+        Self { addr: server.addr("traffic"), _server: server, stderr }
     }
 
     fn said(&self, what: &str) -> bool {
@@ -49,13 +49,6 @@ impl Activator {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.said(what)
-    }
-}
-
-impl Drop for Activator {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
     }
 }
 

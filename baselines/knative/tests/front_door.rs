@@ -4,53 +4,43 @@
 //! heads 431, oversized bodies 413, a head that never completes 408.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use spright::control::chain::GatewayLimits;
-use testkit::Http;
+use testkit::{Http, Listening};
 
-struct Ingress {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Ingress {
-    fn start() -> Self {
-        // Routes to a port nobody serves: what is refused must be refused
-        // before any forwarding.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_knative-model"))
-            .args(["ingress", "--listen", "127.0.0.1:0", "--default-service", "x", "--route", "x=127.0.0.1:9"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).expect(&line).parse().unwrap();
-        Self { child, addr }
-    }
-}
-
-impl Drop for Ingress {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Knative model's ingress, routing to a port nobody serves: what is
+/// refused must be refused before any forwarding.
+fn ingress() -> Listening {
+    Listening::start(
+        Command::new(env!("CARGO_BIN_EXE_knative-model")).args([
+            "ingress",
+            "--listen",
+            "127.0.0.1:0",
+            "--default-service",
+            "x",
+            "--route",
+            "x=127.0.0.1:9",
+        ]),
+        &["traffic"],
+    )
 }
 
 #[test]
 fn oversized_heads_and_bodies_get_the_gateways_answers() {
     let limits = GatewayLimits::default();
-    let ing = Ingress::start();
-    let mut h = Http::connect(ing.addr);
+    let ing = ingress();
+    let addr = ing.addr("traffic");
+    let mut h = Http::connect(addr);
     let big = "b".repeat(limits.max_header_bytes + 1024);
     h.send_raw(format!("GET / HTTP/1.1\r\nhost: t\r\nx-big: {big}\r\n\r\n").as_bytes());
     assert_eq!(h.read_response().expect("an answer").status, 431, "head larger than the gateway's limit");
 
     // The body from another thread: the server may answer (and close)
     // before it has all been sent.
-    let s = TcpStream::connect(ing.addr).unwrap();
+    let s = TcpStream::connect(addr).unwrap();
     let mut w = s.try_clone().unwrap();
     let n = limits.max_body_bytes + 1;
     let writer = std::thread::spawn(move || {
@@ -66,8 +56,9 @@ fn oversized_heads_and_bodies_get_the_gateways_answers() {
 #[test]
 fn a_head_that_never_completes_gets_408_and_is_closed() {
     let limits = GatewayLimits::default();
-    let ing = Ingress::start();
-    let mut s = TcpStream::connect(ing.addr).unwrap();
+    let ing = ingress();
+    let addr = ing.addr("traffic");
+    let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\n").unwrap();
     s.set_read_timeout(Some(limits.client_timeout() * 2)).unwrap();
     let t = Instant::now();

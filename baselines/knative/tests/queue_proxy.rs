@@ -2,12 +2,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testkit::Http;
+use testkit::{Http, Listening};
 
 /// A keep-alive HTTP/1.1 container: `/healthz` answers at once, anything
 /// else after `delay`; it records the most requests it ever had at once.
@@ -83,7 +83,7 @@ fn serve(conn: TcpStream, delay: Duration, current: &AtomicUsize, peak: &AtomicU
 }
 
 struct QueueProxy {
-    child: Child,
+    server: Listening,
     addr: SocketAddr,
     metrics: Option<SocketAddr>,
 }
@@ -107,37 +107,14 @@ impl QueueProxy {
         if with_metrics {
             cmd.args(["--metrics", "127.0.0.1:0"]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut addr, mut metrics) = (None, None);
-        while addr.is_none() || (with_metrics && metrics.is_none()) {
-            let mut line = String::new();
-            assert!(out.read_line(&mut line).unwrap() > 0, "queue-proxy exited");
-            let a: Option<SocketAddr> = line.split_whitespace().find_map(|w| w.strip_prefix("http://")).and_then(|a| a.parse().ok());
-            if line.starts_with("listening traffic") {
-                addr = a;
-            } else if line.starts_with("listening metrics") {
-                metrics = a;
-            }
-        }
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        Self { child, addr: addr.unwrap(), metrics }
+        let server = Listening::start(&mut cmd, if with_metrics { &["traffic", "metrics"] } else { &["traffic"] });
+        Self { addr: server.addr("traffic"), metrics: with_metrics.then(|| server.addr("metrics")), server }
     }
 
     /// A gauge from its /metrics.
     fn gauge(&self, name: &str) -> i64 {
         let text = Http::connect(self.metrics.expect("started with metrics")).request("GET", "/metrics", b"").text();
         text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.trim().parse().ok()).expect(name)
-    }
-}
-
-impl Drop for QueueProxy {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
-        let _ = self.child.wait();
     }
 }
 
@@ -167,9 +144,9 @@ fn sigterm_drains_accepted_requests() {
     let addr = qp.addr;
     let inflight = std::thread::spawn(move || Http::connect(addr).request("GET", "/work", b"").status);
     std::thread::sleep(Duration::from_millis(150));
-    unsafe { libc::kill(qp.child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(qp.server.child.id() as i32, libc::SIGTERM) };
     assert_eq!(inflight.join().unwrap(), 200, "the accepted request completes");
-    assert!(qp.child.wait().unwrap().success());
+    assert!(qp.server.child.wait().unwrap().success());
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! plus the cluster's own data path where the mode uses it (Kourier's
 //! Envoy and Knative's activator).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,17 +22,6 @@ use super::{workspace_file, Component, Mode, Role, Workload};
 
 /// The admin credentials `kubeadm init` leaves on node-0.
 const KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
-/// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on a node
-/// with cgroup v2 only (what Kubernetes expects), `/sys/fs/cgroup/unified`
-/// on a hybrid one (systemd mirrors its slices and scopes there).
-pub fn cgroup2_root() -> PathBuf {
-    std::fs::read_to_string("/proc/self/mounts")
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2] == "cgroup2")
-        .map_or_else(|| PathBuf::from("/sys/fs/cgroup"), |f| PathBuf::from(f[1]))
-}
 /// How long a mode may take to become ready (Knative revisions included).
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -49,9 +39,10 @@ pub struct ClusterPlan {
     pub manifest: String,
     /// Text replacements applied to it first (transport, scale).
     pub edits: Vec<(String, String)>,
-    /// The mode's own pods, and how to wait until they serve.
+    /// The mode's own pods.
     pub pods: Pods,
-    pub ready: Vec<Vec<String>>,
+    /// The kubectl command (arguments) that returns once they serve.
+    pub ready: Vec<String>,
     /// Pods of the cluster's data path the mode's requests cross.
     pub data_path: Vec<(Pods, &'static str)>,
     /// The Service whose node port is the front door.
@@ -63,8 +54,8 @@ pub struct ClusterPlan {
 /// The domain the Ansible `knative` role configures (config-domain).
 const KNATIVE_DOMAIN: &str = "example.com";
 
-fn kubectl_wait(what: &[&str]) -> Vec<String> {
-    what.iter().map(|s| s.to_string()).collect()
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
 }
 
 /// The table: which manifest, edited how, selecting which pods.
@@ -82,7 +73,7 @@ pub fn plan(mode: Mode, workload: Workload) -> Result<ClusterPlan, String> {
             manifest: format!("workloads/{w}/deploy/spright.yaml"),
             edits: vec![("--transport, skmsg".into(), format!("--transport, {}", m.transport().unwrap_or_default()))],
             pods: Pods { namespace: "spright", selector: format!("app.kubernetes.io/name={w}") },
-            ready: vec![kubectl_wait(&["-n", "spright", "rollout", "status", &format!("deployment/{w}"), &timeout])],
+            ready: strings(&["-n", "spright", "rollout", "status", &format!("deployment/{w}"), &timeout]),
             data_path: Vec::new(),
             front: ("spright", w.into()),
             host: None,
@@ -101,7 +92,7 @@ pub fn plan(mode: Mode, workload: Workload) -> Result<ClusterPlan, String> {
                 manifest: format!("baselines/knative/deploy/{w}.yaml"),
                 edits,
                 pods: Pods { namespace: "default", selector: "serving.knative.dev/service".into() },
-                ready: vec![kubectl_wait(&["-n", "default", "wait", "--for=condition=Ready", "ksvc", "--all", &timeout])],
+                ready: strings(&["-n", "default", "wait", "--for=condition=Ready", "ksvc", "--all", &timeout]),
                 data_path: knative_data_path(),
                 front: ("kourier-system", "kourier".into()),
                 host: Some(format!("{front}.default.{KNATIVE_DOMAIN}")),
@@ -111,7 +102,7 @@ pub fn plan(mode: Mode, workload: Workload) -> Result<ClusterPlan, String> {
             manifest: "baselines/grpc/deploy/boutique.yaml".into(),
             edits: Vec::new(),
             pods: Pods { namespace: "grpc-baseline", selector: "app.kubernetes.io/component=grpc-baseline".into() },
-            ready: vec![kubectl_wait(&["-n", "grpc-baseline", "wait", "--for=condition=Available", "deployment", "--all", &timeout])],
+            ready: strings(&["-n", "grpc-baseline", "wait", "--for=condition=Available", "deployment", "--all", &timeout]),
             data_path: Vec::new(),
             front: ("grpc-baseline", "frontend".into()),
             host: None,
@@ -154,31 +145,33 @@ pub fn containers(pods: &Value, data_path_name: Option<&str>) -> Vec<Container> 
     out
 }
 
-/// The cgroup of container `id` under `root`: the directory whose name
-/// holds the id (`cri-containerd-ID.scope` with the systemd driver, `ID`
-/// with cgroupfs), anywhere below the kubelet's pod slices.
-pub fn container_cgroup(root: &Path, id: &str) -> Option<PathBuf> {
-    fn walk(dir: &Path, id: &str, depth: usize) -> Option<PathBuf> {
-        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+/// The cgroup of each container id under `root`, in one walk: the
+/// directory whose name holds the id (`cri-containerd-ID.scope` with the
+/// systemd driver, `ID` with cgroupfs), anywhere below the kubelet's pod
+/// slices. Ids shorter than 12 characters match nothing.
+pub fn container_cgroups(root: &Path, ids: &[&str]) -> HashMap<String, PathBuf> {
+    fn walk(dir: &Path, ids: &[&str], depth: usize, found: &mut HashMap<String, PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             if !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().contains(id) {
-                return Some(path);
-            }
-            if depth > 0 {
-                if let Some(found) = walk(&path, id, depth - 1) {
-                    return Some(found);
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            match ids.iter().find(|id| name.contains(**id)) {
+                Some(id) => {
+                    found.insert(id.to_string(), entry.path());
                 }
+                None if depth > 0 => walk(&entry.path(), ids, depth - 1, found),
+                None => {}
             }
         }
-        None
     }
-    if id.len() < 12 {
-        return None;
+    let ids: Vec<&str> = ids.iter().copied().filter(|id| id.len() >= 12).collect();
+    let mut found = HashMap::new();
+    if !ids.is_empty() {
+        walk(root, &ids, 5, &mut found);
     }
-    walk(root, id, 5)
+    found
 }
 
 /// Every process in a cgroup and the cgroups below it.
@@ -244,9 +237,7 @@ impl ClusterDeployment {
         let text = manifest_text(&plan)?;
         kubectl(&["apply", "-f", "-"], Some(&text))?;
         let mut me = Self { addr: SocketAddr::new(node_ip, 0), host: plan.host.clone(), manifest: Some(text), components: Vec::new() };
-        for wait in &plan.ready {
-            kubectl(&wait.iter().map(String::as_str).collect::<Vec<_>>(), None)?;
-        }
+        kubectl(&plan.ready.iter().map(String::as_str).collect::<Vec<_>>(), None)?;
         let (ns, svc) = &plan.front;
         let port = kubectl(&["-n", ns, "get", "service", svc, "-o", "jsonpath={.spec.ports[0].nodePort}"], None)?;
         me.addr.set_port(port.trim().parse().map_err(|_| format!("service {ns}/{svc} has no node port ({port:?})"))?);
@@ -277,34 +268,49 @@ impl Drop for ClusterDeployment {
 /// The mode's processes: every process in the cgroup of every running
 /// container of its pods and of the data path's pods.
 fn find_components(plan: &ClusterPlan) -> Result<Vec<Component>, String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
     let mut groups = vec![(plan.pods.clone(), None)];
     groups.extend(plan.data_path.iter().map(|(p, name)| (p.clone(), Some(*name))));
-    let mut out = Vec::new();
+    let mut containers_found = Vec::new();
     for (pods, data_path_name) in groups {
         let json = kubectl(&["-n", pods.namespace, "get", "pods", "-l", &pods.selector, "-o", "json"], None)?;
         // kubectl's output, not a message of the system under test: the
         // runtimes' counting wrappers (clippy.toml) are not for it.
         #[allow(clippy::disallowed_methods)]
         let json: Value = serde_json::from_str(&json).map_err(|e| format!("kubectl get pods: {e}"))?;
-        for c in containers(&json, data_path_name) {
-            let root = cgroup2_root();
-            let cgroup = loop {
-                match container_cgroup(&root, &c.id) {
-                    Some(cg) => break cg,
-                    None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
-                    None => return Err(format!("no cgroup for container {} ({}) under {}", c.component, c.id, root.display())),
-                }
-            };
-            out.extend(cgroup_pids(&cgroup).into_iter().map(|pid| Component { name: c.component.clone(), role: c.role, pid }));
-        }
+        containers_found.extend(containers(&json, data_path_name));
     }
+    // A container's cgroup may appear just after kubectl reports it running.
+    let (root, deadline) = (cgroup2_root(), Instant::now() + Duration::from_secs(30));
+    let ids: Vec<&str> = containers_found.iter().map(|c| c.id.as_str()).collect();
+    let cgroups = loop {
+        let found = container_cgroups(&root, &ids);
+        match containers_found.iter().find(|c| !found.contains_key(&c.id)) {
+            None => break found,
+            Some(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Some(c) => return Err(format!("no cgroup for container {} ({}) under {}", c.component, c.id, root.display())),
+        }
+    };
+    let out: Vec<Component> = containers_found
+        .iter()
+        .flat_map(|c| cgroup_pids(&cgroups[&c.id]).into_iter().map(|pid| Component { name: c.component.clone(), role: c.role, pid }))
+        .collect();
     if out.is_empty() {
         return Err(format!("no process found for the pods {} in {}", plan.pods.selector, plan.pods.namespace));
     }
     Ok(out)
 }
 
+/// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on a node
+/// with cgroup v2 only (what Kubernetes expects), `/sys/fs/cgroup/unified`
+/// on a hybrid one (systemd mirrors its slices and scopes there).
+pub fn cgroup2_root() -> PathBuf {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == "cgroup2")
+        .map_or_else(|| PathBuf::from("/sys/fs/cgroup"), |f| PathBuf::from(f[1]))
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,9 +384,11 @@ mod tests {
         std::fs::create_dir_all(&scope).unwrap_or_else(|e| panic!("cannot make {}: {e}", scope.display()));
         let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
         std::fs::write(scope.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
-        let found = container_cgroup(&root, &id);
+        let other_id = format!("{:064x}", 1);
+        let index = container_cgroups(&root, &[&id, &other_id]);
+        let found = index.get(&id).cloned();
         let pids = found.as_deref().map(cgroup_pids).unwrap_or_default();
-        let other = container_cgroup(&root, &format!("{:064x}", 1));
+        let other = index.get(&other_id).cloned();
         // Clean up before asserting: the process out, then the cgroups, innermost first.
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();

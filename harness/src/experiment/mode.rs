@@ -193,8 +193,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         (Some(spec), _) => sweep(plan, spec, &door, &mut tl, &bar),
         (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
-                host: format!("http://{}", door.addr),
-                host_header: door.host.clone(),
+                door: door.clone(),
                 users: p.load.users_for(mode),
                 increase_rate: *increase_rate,
                 think: (Duration::from_millis(think_ms[0]), Duration::from_millis(think_ms[1])),

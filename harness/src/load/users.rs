@@ -14,12 +14,10 @@ use boutique::script::{CHECKOUT_FORM, GOOD_CARD};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 
-use super::{Recorder, Rng};
+use super::{FrontDoor, Recorder, Rng};
 
 pub struct UserLoad {
-    pub host: String,
-    /// A Host header other than `host`'s (the front door routes by it).
-    pub host_header: Option<String>,
+    pub door: FrontDoor,
     pub users: usize,
     pub increase_rate: f64,
     pub think: (Duration, Duration),
@@ -110,12 +108,12 @@ async fn send(
     Ok(())
 }
 
-/// Runs the users against `load.host` until `load.run_time` has passed;
+/// Runs the users against `load.door` until `load.run_time` has passed;
 /// every request lands in `rec`.
 pub async fn run(load: &UserLoad, rec: &Recorder) -> Result<(), String> {
     let seed = load.seed;
     let (r1, r2) = (rec.clone(), rec.clone());
-    let (h1, h2) = (load.host_header.clone(), load.host_header.clone());
+    let (h1, h2) = (load.door.host.clone(), load.door.host.clone());
     let on_start: TransactionFunction = Arc::new(move |user| {
         let (rec, host) = (r1.clone(), h1.clone());
         Box::pin(async move {
@@ -146,7 +144,7 @@ pub async fn run(load: &UserLoad, rec: &Recorder) -> Result<(), String> {
         .register_transaction(Transaction::new(task).set_name("task"));
     // GooseConfiguration has private fields: start from the default and set ours.
     let mut config = GooseConfiguration::default();
-    config.host = Some(load.host.clone());
+    config.host = Some(format!("http://{}", load.door.addr));
     config.users = Some(load.users);
     config.increase_rate = Some(format!("{}", load.increase_rate));
     config.run_time = Some(format!("{}", load.run_time.as_secs().max(1)));

@@ -16,6 +16,51 @@ pub use proc::{children_of, process_tree, tree_cpu_seconds};
 
 pub const TRANSPORTS: [&str; 3] = ["skmsg", "eventring", "ring"];
 
+/// A server process that prints `listening LABEL http://ADDR` for each of
+/// its listeners (the baselines' processes); killed when dropped.
+pub struct Listening {
+    pub child: Child,
+    addrs: Vec<(String, SocketAddr)>,
+}
+
+impl Listening {
+    /// Starts `cmd` with its stdout piped here and waits for a line for
+    /// every label in `labels`; the rest of its stdout is drained.
+    pub fn start(cmd: &mut Command, labels: &[&str]) -> Self {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start the server");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut addrs = Vec::new();
+        while addrs.len() < labels.len() {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).unwrap() > 0, "the server exited before listening on {labels:?}");
+            let mut words = line.split_whitespace();
+            if let (Some("listening"), Some(label), Some(addr)) = (words.next(), words.next(), words.next()) {
+                let addr = addr.strip_prefix("http://").and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{line:?}"));
+                if labels.contains(&label) {
+                    addrs.push((label.to_string(), addr));
+                }
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        Self { child, addrs }
+    }
+
+    /// The address of the listener labelled `label`.
+    pub fn addr(&self, label: &str) -> SocketAddr {
+        self.addrs.iter().find(|(l, _)| l == label).map(|(_, a)| *a).unwrap_or_else(|| panic!("no listener {label:?}"))
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The example chain shipped in system/examples.
 pub fn example_chain() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/chain.yaml")
