@@ -3,8 +3,9 @@
 //! `cargo bench -p spright` (needs root for the sk_msg rows). For chains of
 //! 1, 3 and 5 function processes, the bench process plays the gateway: it
 //! sends a descriptor to function 1, each function does the SDK's per-hop
-//! work (validate the descriptor, open the transaction in the slot, bump a
-//! counter in the typed state, set the holder, forward) and the last one
+//! work (take the slot, open the transaction in the slot, bump a counter in
+//! the typed state - copied in and out of shared memory -, hand the slot
+//! over, forward) and the last one
 //! returns it. Latency: one descriptor in flight, round trips timed, divided
 //! by the number of transfers (hops + 1). Throughput: 32 in flight.
 //! Every number is reported as a ratio to an in-process call doing the same
@@ -62,15 +63,22 @@ fn ep(f: u16) -> Endpoint {
     Endpoint::new(CHAIN, FunctionId(f))
 }
 
-/// The SDK's per-hop work on a received descriptor.
-fn hop(pool: &Pool, d: &Descriptor, next: Endpoint) -> Descriptor {
-    let slot = pool.validate(d).expect("valid descriptor");
-    // SAFETY: this process holds the slot: it received a validated
-    // descriptor for it and passes it on only after this access.
-    let mut txn = Txn::open(unsafe { pool.payload(slot) }).expect("transaction");
+/// The SDK's per-hop work on a received descriptor, by function `me`.
+fn hop(pool: &Pool, me: u16, d: &Descriptor, next: Endpoint) -> Descriptor {
+    let lease = Lease(10 + me as u32);
+    let slot = pool.take(d, lease).expect("valid descriptor");
+    let mut txn = Txn::open(pool.payload(slot)).expect("transaction");
     *txn.state::<u64>().expect("state") += 1;
-    pool.set_holder(slot, next);
+    drop(txn);
+    assert!(pool.hand_over(slot, lease, next.function));
     Descriptor::new(next, slot.index, slot.gen)
+}
+
+/// The gateway takes a returned slot and sends it round again.
+fn resend(pool: &Pool, d: &Descriptor) -> Descriptor {
+    let s = pool.take(d, Lease::GATEWAY).expect("returned descriptor");
+    assert!(pool.hand_over(s, Lease::GATEWAY, FunctionId(1)));
+    Descriptor::new(ep(1), s.index, s.gen)
 }
 
 fn next_of(f: u16, hops: u16) -> Endpoint {
@@ -119,10 +127,8 @@ fn prepare_slots(pool: &Pool, n: usize) -> Vec<Descriptor> {
         .map(|_| {
             let s = pool.alloc(Lease::GATEWAY).unwrap();
             let req = Request { method: Method::Post, path: "/bench", query: "", cookie: "", content_type: "", body: b"payload" };
-            // SAFETY: the slot was just allocated here and no descriptor
-            // for it has been sent yet, so nobody else touches it.
-            Txn::create(unsafe { pool.payload(s) }, 64, 0, &[FunctionId(1)], &req).unwrap();
-            pool.set_holder(s, ep(1));
+            Txn::create(pool.payload(s), 64, 0, &[FunctionId(1)], &req).unwrap();
+            assert!(pool.hand_over(s, Lease::GATEWAY, FunctionId(1)));
             Descriptor::new(ep(1), s.index, s.gen)
         })
         .collect()
@@ -142,7 +148,7 @@ fn measure(gw: &mut dyn Gw, pool: &Pool, transfers: u32) -> Stats {
             gw.recv(&mut out);
         }
         rtts.push(t.elapsed());
-        pool.set_holder(pool.validate(&out[0]).unwrap(), ep(1));
+        resend(pool, &out[0]);
     }
     rtts.sort();
     // Throughput: IN_FLIGHT outstanding.
@@ -155,9 +161,7 @@ fn measure(gw: &mut dyn Gw, pool: &Pool, transfers: u32) -> Stats {
         out.clear();
         gw.recv(&mut out);
         for d in &out {
-            let s = pool.validate(d).unwrap();
-            pool.set_holder(s, ep(1));
-            gw.send(&Descriptor::new(ep(1), s.index, s.gen));
+            gw.send(&resend(pool, d));
             done += 1;
         }
     }
@@ -170,8 +174,7 @@ fn measure(gw: &mut dyn Gw, pool: &Pool, transfers: u32) -> Stats {
         outstanding -= out.len();
     }
     for d in &slots {
-        let s = pool.validate(d).unwrap();
-        pool.free(s).unwrap();
+        pool.free(spright::pool::SlotRef { index: d.slot, gen: d.gen }).unwrap();
     }
     let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
     Stats { p50_rtt: pct(0.5), p99_rtt: pct(0.99), transfers_per_rtt: transfers, throughput }
@@ -215,7 +218,7 @@ fn function_loop(pool: &Pool, link: Link, f: u16, hops: u16) {
             return;
         }
         for d in &batch {
-            tx.send(&hop(pool, d, next_of(f, hops))).unwrap();
+            tx.send(&hop(pool, f, d, next_of(f, hops))).unwrap();
         }
     }
 }
@@ -324,7 +327,7 @@ fn bench_unix(hops: u16) -> Stats {
                 batch.clear();
                 dec.feed(&buf[..n], &mut batch);
                 for d in &batch {
-                    out.write_all(hop(pool, d, next_of(f, hops)).as_bytes()).unwrap();
+                    out.write_all(hop(pool, f, d, next_of(f, hops)).as_bytes()).unwrap();
                 }
             }
         }));
@@ -344,8 +347,9 @@ fn bench_in_process(hops: u16) -> Stats {
         let t = Instant::now();
         let mut d = d0;
         for f in 1..=hops {
-            d = std::hint::black_box(hop(&pool, &d, next_of(f, hops)));
+            d = std::hint::black_box(hop(&pool, f, &d, next_of(f, hops)));
         }
+        resend(&pool, &d);
         rtts.push(t.elapsed());
     }
     let start = Instant::now();
@@ -353,8 +357,9 @@ fn bench_in_process(hops: u16) -> Stats {
     while start.elapsed() < Duration::from_millis(500) {
         let mut d = d0;
         for f in 1..=hops {
-            d = std::hint::black_box(hop(&pool, &d, next_of(f, hops)));
+            d = std::hint::black_box(hop(&pool, f, &d, next_of(f, hops)));
         }
+        resend(&pool, &d);
         n += 1;
     }
     rtts.sort();

@@ -51,7 +51,7 @@ fn parse(txn: &mut Txn<'_>) -> Action {
 }
 
 fn transform(txn: &mut Txn<'_>) -> Action {
-    txn.request_body_mut().make_ascii_uppercase();
+    txn.rewrite_request_body(|b| b.make_ascii_uppercase());
     let Some(st) = txn.state_or_error::<ExampleState>("example") else {
         return Action::Reply;
     };

@@ -233,6 +233,65 @@ pub fn peer_credentials(sock: &UnixStream) -> io::Result<(u32, u32)> {
     Ok((cred.pid as u32, cred.uid))
 }
 
+/// A process handle that outlives pid reuse (Linux pidfd).
+#[derive(Debug)]
+pub struct Pidfd(OwnedFd);
+
+impl Pidfd {
+    /// The process at the other end of a unix socket: `SO_PEERPIDFD`
+    /// (Linux 6.5+) names the very process that connected, not whoever has
+    /// its pid now; older kernels fall back to `pidfd_open` of its pid.
+    pub fn of_peer(sock: &UnixStream) -> io::Result<Self> {
+        const SO_PEERPIDFD: libc::c_int = 77;
+        let mut fd: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `fd`, which we own.
+        let r =
+            unsafe { libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, SO_PEERPIDFD, (&mut fd as *mut libc::c_int).cast(), &mut len) };
+        if r == 0 && fd >= 0 {
+            // SAFETY: the kernel just gave us this fd; nobody else owns it.
+            return Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        let (pid, _) = peer_credentials(sock)?;
+        if pid == 0 {
+            return Err(io::Error::other("the peer's process is not visible in our pid namespace"));
+        }
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long) } as libc::c_int)?;
+        // SAFETY: as above.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Waits up to `timeout` for the process to exit (every thread of it:
+    /// its memory is gone); true once it has.
+    pub fn wait_exit(&self, timeout: std::time::Duration) -> bool {
+        let mut p = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        loop {
+            // SAFETY: one pollfd we own.
+            match unsafe { libc::poll(&mut p, 1, ms) } {
+                -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                n => return n > 0,
+            }
+        }
+    }
+
+    /// Sends SIGKILL to the process (not to whoever reuses its pid).
+    pub fn kill(&self) -> io::Result<()> {
+        // SAFETY: pidfd_send_signal(fd, sig, NULL, 0) reads nothing of ours.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd() as libc::c_long,
+                libc::SIGKILL as libc::c_long,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        };
+        cvt(r as libc::c_int).map(drop)
+    }
+}
+
 /// Connects to a unix socket given as a path or, with a leading `@`, as an
 /// abstract name (which vanishes with its listener: nothing to clean up).
 pub fn unix_connect(addr: &str) -> io::Result<UnixStream> {

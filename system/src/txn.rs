@@ -5,14 +5,18 @@
 //! | TxnHeader (128 B) | app state (app_len) | path query cookie content-type body | response: content-type set-cookie body |
 //! ```
 //!
-//! Functions read and write it in place - no serialization inside a chain.
+//! Functions work on it where it lies - no serialization inside a chain; the
+//! bytes they use cross the shared-memory boundary as copies ([`SlotMem`]).
 //! Every length is re-checked on access: a slot is shared memory that any
 //! function of the chain can write, so a bad length yields an empty field or
 //! an error, never an out-of-bounds access.
 
+use std::cell::OnceCell;
+
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::descriptor::FunctionId;
+use crate::pool::SlotMem;
 
 const TXN_MAGIC: u32 = 0x5458_4e31; // "TXN1"
 pub const TXN_HEADER_SIZE: usize = 128;
@@ -135,21 +139,43 @@ pub struct Response<'a> {
     pub body: &'a [u8],
 }
 
+/// The response as owned buffers, copied out of the slot once.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OwnedResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub set_cookie: String,
+    pub body: Vec<u8>,
+}
+
 /// A transaction laid over a slot's payload.
+///
+/// The slot is shared memory ([`SlotMem`]): the transaction reads what it
+/// needs into private copies - the header at open, the request and the
+/// response on first use, the typed state on first use - and writes back
+/// what changed: responses and hops at once, the typed state when the
+/// transaction is dropped (before the slot is handed on).
 pub struct Txn<'a> {
-    buf: &'a mut [u8],
+    mem: SlotMem<'a>,
+    header: TxnHeader,
+    request: OnceCell<Vec<u8>>,
+    response: OnceCell<Vec<u8>>,
+    /// The state area's private copy (8-aligned) and how many bytes of it
+    /// are loaded; written back on drop.
+    state: Vec<u64>,
+    state_len: usize,
 }
 
 impl<'a> Txn<'a> {
     /// Writes a new transaction (the gateway's one copy of the request).
-    pub fn create(buf: &'a mut [u8], app_len: usize, route: u16, sequence: &[FunctionId], req: &Request<'_>) -> Result<Self, TxnError> {
+    pub fn create(mem: SlotMem<'a>, app_len: usize, route: u16, sequence: &[FunctionId], req: &Request<'_>) -> Result<Self, TxnError> {
         if sequence.len() > MAX_SEQUENCE {
             return Err(TxnError::SequenceTooLong);
         }
         let fields: [&[u8]; 5] = [req.path.as_bytes(), req.query.as_bytes(), req.cookie.as_bytes(), req.content_type.as_bytes(), req.body];
         let need = TXN_HEADER_SIZE + app_len + fields.iter().map(|f| f.len()).sum::<usize>();
-        if need > buf.len() {
-            return Err(TxnError::TooLarge { need, have: buf.len() });
+        if need > mem.len() {
+            return Err(TxnError::TooLarge { need, have: mem.len() });
         }
         let mut seq = [0u16; MAX_SEQUENCE];
         for (s, f) in seq.iter_mut().zip(sequence) {
@@ -169,36 +195,40 @@ impl<'a> Txn<'a> {
             seq,
             _r1: [0; 46],
         };
-        buf[..TXN_HEADER_SIZE].copy_from_slice(header.as_bytes());
-        buf[TXN_HEADER_SIZE..TXN_HEADER_SIZE + app_len].fill(0);
+        mem.write_obj(0, &header);
+        mem.zero(TXN_HEADER_SIZE, app_len);
         let mut off = TXN_HEADER_SIZE + app_len;
         for f in fields {
-            buf[off..off + f.len()].copy_from_slice(f);
+            mem.write(off, f);
             off += f.len();
         }
-        Ok(Self { buf })
+        Ok(Self::with_header(mem, header))
     }
 
     /// Opens the transaction a received descriptor points at.
-    pub fn open(buf: &'a mut [u8]) -> Result<Self, TxnError> {
-        let h = TxnHeader::ref_from_bytes(buf.get(..TXN_HEADER_SIZE).ok_or(TxnError::NotATransaction)?)
-            .map_err(|_| TxnError::NotATransaction)?;
-        if h.magic != TXN_MAGIC {
+    pub fn open(mem: SlotMem<'a>) -> Result<Self, TxnError> {
+        let header: TxnHeader = mem.read_obj(0).ok_or(TxnError::NotATransaction)?;
+        if header.magic != TXN_MAGIC {
             return Err(TxnError::NotATransaction);
         }
-        Ok(Self { buf })
+        Ok(Self::with_header(mem, header))
     }
 
+    fn with_header(mem: SlotMem<'a>, header: TxnHeader) -> Self {
+        Self { mem, header, request: OnceCell::new(), response: OnceCell::new(), state: Vec::new(), state_len: 0 }
+    }
+
+    /// The header as read at open (and changed since through this handle).
     pub fn header(&self) -> &TxnHeader {
-        TxnHeader::ref_from_bytes(&self.buf[..TXN_HEADER_SIZE]).expect("checked at open")
+        &self.header
     }
 
-    fn header_mut(&mut self) -> &mut TxnHeader {
-        TxnHeader::mut_from_bytes(&mut self.buf[..TXN_HEADER_SIZE]).expect("checked at open")
+    fn write_header(&self) {
+        self.mem.write_obj(0, &self.header);
     }
 
     fn app_len(&self) -> usize {
-        (self.header().app_len as usize).min(self.buf.len().saturating_sub(TXN_HEADER_SIZE))
+        (self.header.app_len as usize).min(self.mem.len().saturating_sub(TXN_HEADER_SIZE))
     }
 
     fn req_start(&self) -> usize {
@@ -206,53 +236,67 @@ impl<'a> Txn<'a> {
     }
 
     fn req_end(&self) -> usize {
-        let total: u64 = self.header().req.iter().map(|&l| l as u64).sum();
-        (self.req_start() as u64 + total).min(self.buf.len() as u64) as usize
+        let total: u64 = self.header.req.iter().map(|&l| l as u64).sum();
+        (self.req_start() as u64 + total).min(self.mem.len() as u64) as usize
     }
 
     fn resp_start(&self) -> usize {
-        self.req_end().next_multiple_of(8).min(self.buf.len())
+        self.req_end().next_multiple_of(8).min(self.mem.len())
     }
 
-    /// Bytes `[start + sum(lens[..i]), + lens[i])`, empty if out of bounds.
-    fn field(&self, start: usize, lens: &[u32], i: usize) -> &[u8] {
-        let off = start as u64 + lens[..i].iter().map(|&l| l as u64).sum::<u64>();
+    /// A private copy of `[start, end)` of the slot.
+    fn copy_area(&self, start: usize, end: usize) -> Vec<u8> {
+        self.mem.read_vec(start, end.saturating_sub(start)).unwrap_or_default()
+    }
+
+    /// Field `i` of an area starting at `start` (whose copy is `area`):
+    /// empty when its length runs past the area.
+    fn field<'b>(area: &'b [u8], lens: &[u32], i: usize) -> &'b [u8] {
+        let off = lens[..i].iter().map(|&l| l as u64).sum::<u64>();
         let end = off + lens[i] as u64;
-        if end > self.buf.len() as u64 {
-            return &[];
-        }
-        &self.buf[off as usize..end as usize]
+        area.get(off as usize..end as usize).filter(|_| end <= area.len() as u64).unwrap_or(&[])
     }
 
-    fn req_field(&self, f: Req) -> &[u8] {
-        let lens = self.header().req;
-        self.field(self.req_start(), &lens, f as usize)
-    }
-
-    fn req_str(&self, f: Req) -> &str {
-        std::str::from_utf8(self.req_field(f)).unwrap_or("")
+    fn request_area(&self) -> &[u8] {
+        self.request.get_or_init(|| self.copy_area(self.req_start(), self.req_end()))
     }
 
     pub fn request(&self) -> Request<'_> {
+        let area = self.request_area();
+        let lens = self.header.req;
+        let s = |f: Req| std::str::from_utf8(Self::field(area, &lens, f as usize)).unwrap_or("");
         Request {
-            method: Method::from_code(self.header().method),
-            path: self.req_str(Req::Path),
-            query: self.req_str(Req::Query),
-            cookie: self.req_str(Req::Cookie),
-            content_type: self.req_str(Req::ContentType),
-            body: self.req_field(Req::Body),
+            method: Method::from_code(self.header.method),
+            path: s(Req::Path),
+            query: s(Req::Query),
+            cookie: s(Req::Cookie),
+            content_type: s(Req::ContentType),
+            body: Self::field(area, &lens, Req::Body as usize),
         }
     }
 
-    /// The chain's typed state area (zeroed by the gateway), read and written
-    /// in place by every function of the chain.
+    /// The chain's typed state area (zeroed by the gateway), shared by every
+    /// function of the chain: a private copy, written back when this
+    /// transaction is dropped.
     pub fn state<T: FromBytes + IntoBytes + KnownLayout + Immutable>(&mut self) -> Result<&mut T, TxnError> {
         let need = std::mem::size_of::<T>();
         let have = self.app_len();
-        if need > have {
+        if need > have || std::mem::align_of::<T>() > std::mem::align_of::<u64>() {
             return Err(TxnError::StateTooLarge { need, have });
         }
-        T::mut_from_bytes(&mut self.buf[TXN_HEADER_SIZE..TXN_HEADER_SIZE + need]).map_err(|_| TxnError::StateTooLarge { need, have })
+        if self.state_len < need {
+            self.write_back_state();
+            self.state = vec![0u64; need.div_ceil(8)];
+            self.mem.read(TXN_HEADER_SIZE, &mut self.state.as_mut_bytes()[..need]);
+            self.state_len = need;
+        }
+        T::mut_from_bytes(&mut self.state.as_mut_bytes()[..need]).map_err(|_| TxnError::StateTooLarge { need, have })
+    }
+
+    fn write_back_state(&mut self) {
+        if self.state_len > 0 {
+            self.mem.write(TXN_HEADER_SIZE, &self.state.as_bytes()[..self.state_len]);
+        }
     }
 
     /// [`Self::state`], or - when the chain's app area cannot hold `T` - a
@@ -267,25 +311,26 @@ impl<'a> Txn<'a> {
 
     /// Space available for a response.
     pub fn response_capacity(&self) -> usize {
-        self.buf.len() - self.resp_start()
+        self.mem.len() - self.resp_start()
     }
 
     /// Sets the response (overwriting an earlier one).
     pub fn set_response(&mut self, status: u16, content_type: &str, set_cookie: &str, body: &[u8]) -> Result<(), TxnError> {
         let start = self.resp_start();
         let need = content_type.len() + set_cookie.len() + body.len();
-        let have = self.buf.len() - start;
+        let have = self.mem.len() - start;
         if need > have {
             return Err(TxnError::TooLarge { need, have });
         }
         let mut off = start;
         for f in [content_type.as_bytes(), set_cookie.as_bytes(), body] {
-            self.buf[off..off + f.len()].copy_from_slice(f);
+            self.mem.write(off, f);
             off += f.len();
         }
-        let h = self.header_mut();
-        h.resp = [content_type.len() as u32, set_cookie.len() as u32, body.len() as u32];
-        h.status = status;
+        self.header.resp = [content_type.len() as u32, set_cookie.len() as u32, body.len() as u32];
+        self.header.status = status;
+        self.write_header();
+        self.response.take();
         Ok(())
     }
 
@@ -297,32 +342,57 @@ impl<'a> Txn<'a> {
         }
     }
 
+    fn response_end(&self) -> usize {
+        let total: u64 = self.header.resp.iter().map(|&l| l as u64).sum();
+        (self.resp_start() as u64 + total).min(self.mem.len() as u64) as usize
+    }
+
     pub fn response(&self) -> Response<'_> {
-        let lens = self.header().resp;
-        let start = self.resp_start();
-        let s = |i| std::str::from_utf8(self.field(start, &lens, i)).unwrap_or("");
+        let area = self.response.get_or_init(|| self.copy_area(self.resp_start(), self.response_end()));
+        let lens = self.header.resp;
+        let s = |i: Resp| std::str::from_utf8(Self::field(area, &lens, i as usize)).unwrap_or("");
         Response {
-            status: self.header().status,
-            content_type: s(Resp::ContentType as usize),
-            set_cookie: s(Resp::SetCookie as usize),
-            body: self.field(start, &lens, Resp::Body as usize),
+            status: self.header.status,
+            content_type: s(Resp::ContentType),
+            set_cookie: s(Resp::SetCookie),
+            body: Self::field(area, &lens, Resp::Body as usize),
         }
     }
 
-    /// The request body, writable: functions may transform it in place.
-    pub fn request_body_mut(&mut self) -> &mut [u8] {
-        let lens = self.header().req;
+    /// The response copied straight out of the slot into owned buffers: the
+    /// gateway's one copy out.
+    pub fn into_response(self) -> OwnedResponse {
+        let start = self.resp_start();
+        let lens = self.header.resp.map(|l| l as usize);
+        let field = |off: &mut usize, i: Resp| {
+            let v = self.mem.read_vec(*off, lens[i as usize]).unwrap_or_default();
+            *off += lens[i as usize];
+            v
+        };
+        let mut off = start;
+        let text = |v: Vec<u8>| String::from_utf8(v).unwrap_or_default();
+        let content_type = text(field(&mut off, Resp::ContentType));
+        let set_cookie = text(field(&mut off, Resp::SetCookie));
+        let body = field(&mut off, Resp::Body);
+        OwnedResponse { status: self.header.status, content_type, set_cookie, body }
+    }
+
+    /// Rewrites the request body in place (same length): `edit` works on a
+    /// private copy that is written back.
+    pub fn rewrite_request_body(&mut self, edit: impl FnOnce(&mut [u8])) {
+        let mut body = self.request().body.to_vec();
+        edit(&mut body);
+        let lens = self.header.req;
         let off = self.req_start() as u64 + lens[..Req::Body as usize].iter().map(|&l| l as u64).sum::<u64>();
-        let end = off + lens[Req::Body as usize] as u64;
-        if end > self.buf.len() as u64 {
-            return &mut [];
+        if off + body.len() as u64 <= self.req_end() as u64 {
+            self.mem.write(off as usize, &body);
         }
-        &mut self.buf[off as usize..end as usize]
+        self.request.take();
     }
 
     /// The function after the current one in the route's static sequence.
     pub fn peek_next(&self) -> Option<FunctionId> {
-        let h = self.header();
+        let h = &self.header;
         let next = h.hop as usize + 1;
         (next < (h.seq_len as usize).min(MAX_SEQUENCE)).then(|| FunctionId(h.seq[next]))
     }
@@ -331,8 +401,15 @@ impl<'a> Txn<'a> {
     /// `None` after the last.
     pub fn advance(&mut self) -> Option<FunctionId> {
         let next = self.peek_next()?;
-        self.header_mut().hop += 1;
+        self.header.hop += 1;
+        self.write_header();
         Some(next)
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        self.write_back_state();
     }
 }
 
@@ -379,9 +456,11 @@ mod tests {
     #[test]
     fn request_state_and_response_round_trip() {
         let mut buf = vec![0u8; 1024];
-        let mut t = Txn::create(&mut buf, 64, 3, &[FunctionId(1), FunctionId(2)], &req(b"hello")).unwrap();
+        let mem = SlotMem::private(&mut buf);
+        let mut t = Txn::create(mem, 64, 3, &[FunctionId(1), FunctionId(2)], &req(b"hello")).unwrap();
         t.state::<State>().unwrap().counter = 41;
-        let mut t = Txn::open(&mut buf).unwrap();
+        drop(t);
+        let mut t = Txn::open(mem).unwrap();
         let r = t.request();
         assert_eq!(
             (r.method, r.path, r.query, r.cookie, r.content_type, r.body),
@@ -393,26 +472,34 @@ mod tests {
         t.set_response(201, "application/json", "sid=1", b"{}").unwrap();
         assert_eq!(t.response(), Response { status: 201, content_type: "application/json", set_cookie: "sid=1", body: b"{}" });
         assert_eq!(t.request().body, b"hello", "response never overwrites the request");
+        t.rewrite_request_body(|b| b.make_ascii_uppercase());
+        assert_eq!(t.request().body, b"HELLO");
+        drop(t);
+        let t = Txn::open(mem).unwrap();
+        assert_eq!(
+            t.into_response(),
+            OwnedResponse { status: 201, content_type: "application/json".into(), set_cookie: "sid=1".into(), body: b"{}".to_vec() }
+        );
     }
 
     #[test]
     fn limits_are_errors_not_panics() {
         let mut small = vec![0u8; 200];
-        assert!(matches!(Txn::create(&mut small, 64, 0, &[], &req(&[0; 100])), Err(TxnError::TooLarge { .. })));
+        assert!(matches!(Txn::create(SlotMem::private(&mut small), 64, 0, &[], &req(&[0; 100])), Err(TxnError::TooLarge { .. })));
         let mut buf = vec![0u8; 300];
-        let mut t = Txn::create(&mut buf, 16, 0, &[], &req(b"x")).unwrap();
+        let mut t = Txn::create(SlotMem::private(&mut buf), 16, 0, &[], &req(b"x")).unwrap();
         assert!(matches!(t.state::<[u64; 4]>(), Err(TxnError::StateTooLarge { .. })));
         assert!(t.set_response(200, "", "", &[0; 500]).is_err());
-        assert!(Txn::open(&mut [0u8; 256]).is_err());
+        assert!(Txn::open(SlotMem::private(&mut [0u8; 256])).is_err());
     }
 
     #[test]
     fn corrupted_lengths_yield_empty_fields() {
         let mut buf = vec![0u8; 512];
-        Txn::create(&mut buf, 0, 0, &[], &req(b"hello")).unwrap();
+        drop(Txn::create(SlotMem::private(&mut buf), 0, 0, &[], &req(b"hello")).unwrap());
         // A misbehaving function scribbles over the header's lengths.
         buf[16..36].copy_from_slice(&[0xff; 20]);
-        let t = Txn::open(&mut buf).unwrap();
+        let t = Txn::open(SlotMem::private(&mut buf)).unwrap();
         let r = t.request();
         assert!(r.body.is_empty() && r.path.is_empty());
         assert_eq!(t.response().body, b"");

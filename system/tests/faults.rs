@@ -261,7 +261,89 @@ fn ring_transports_isolate_chains_by_capability() {
     let _bells = w.fds.split_off(2);
     let seg = RingSegment::open(w.fds.pop().unwrap()).unwrap();
     assert_eq!(seg.chain(), ChainId(2));
-    assert!(seg.push(&Descriptor::new(Endpoint::new(ChainId(1), FunctionId(1)), 0, 1)).is_err(), "no way to address chain a");
+    assert!(
+        seg.push(FunctionId(1), &Descriptor::new(Endpoint::new(ChainId(1), FunctionId(1)), 0, 1)).is_err(),
+        "no way to address chain a"
+    );
+}
+
+const DROPPER_CHAIN: &str = r#"
+chains:
+  - name: b
+    pool: { slots: 1, slot_size: 4096, app_bytes: 64 }
+    functions:
+      - { id: 1, name: render, handler: example.render }
+      - { id: 2, name: dropper, handler: example.render, spawn: false }
+    routes:
+      - { path: /b, first: 1 }
+      - { path: /drop, first: 2 }
+"#;
+
+const DROPPER_ENV: &str = "SPRIGHT_TEST_DROPPER_CONTROL";
+
+/// Not a test by itself: the process that
+/// `a_function_that_drops_its_registration_alive_is_killed_before_its_slot_is_reused`
+/// starts. It registers as chain b's `dropper`, takes the request sent to it,
+/// drops its registration and keeps scribbling over the slot.
+#[test]
+fn role_registration_dropper() {
+    let Ok(control) = std::env::var(DROPPER_ENV) else { return };
+    let conn = spright::sys::unix_connect(&control).expect("control socket");
+    Hello { chain: "b".into(), function: 2, pid: std::process::id() }.send(&conn).unwrap();
+    let mut w = Welcome::recv(&conn).expect("admitted");
+    let sock = TcpStream::from(w.fds.pop().unwrap());
+    let pool = Pool::open(w.fds.pop().unwrap()).unwrap();
+    let mut raw = [0u8; 16];
+    (&sock).read_exact(&mut raw).unwrap();
+    let d = <Descriptor as zerocopy::FromBytes>::read_from_bytes(&raw).unwrap();
+    let slot = pool.take(&d, w.lease).expect("the request sent to us");
+    drop(conn);
+    loop {
+        pool.payload(slot).write(0, &[0xaa; 4096]);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A function that closes its registration but lives on could still write
+/// the slots it took: the control plane kills it and waits for its exit
+/// before it fails the request and the slot is reused.
+#[test]
+fn a_function_that_drops_its_registration_alive_is_killed_before_its_slot_is_reused() {
+    let sp = Spright::start_yaml(DROPPER_CHAIN, "skmsg");
+    let mut dropper = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "role_registration_dropper", "--nocapture", "--test-threads=1"])
+        .env(DROPPER_ENV, &sp.control)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        sp.eventually(Duration::from_secs(10), |s| s.metric("spright_function_up", &["function=\"dropper\""]) == 1.0),
+        "dropper never registered"
+    );
+    let r = Http::connect(sp.addr).request("POST", "/drop", b"taken and kept");
+    assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("died while handling"), "{}", String::from_utf8_lossy(&r.body));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match dropper.try_wait().unwrap() {
+            Some(status) => break status,
+            None if Instant::now() > deadline => {
+                let _ = dropper.kill();
+                panic!("the dropper still runs after its request was failed");
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the control plane: {status:?}");
+    // The pool's only slot serves the next requests, unscribbled.
+    let mut http = Http::connect(sp.addr);
+    for i in 0..20 {
+        let r = http.request("POST", "/b", format!("clean {i}").as_bytes());
+        assert_eq!(r.status, 200);
+        assert!(String::from_utf8_lossy(&r.body).contains(&format!("\"text\":\"clean {i}\"")), "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert!(sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0), "slot leaked");
 }
 
 #[test]

@@ -111,6 +111,7 @@ impl MetricsSource {
                 ("out_of_range", c.rejected_out_of_range),
                 ("stale", c.rejected_stale),
                 ("wrong_chain", c.rejected_wrong_chain),
+                ("not_addressed", c.rejected_not_addressed),
             ] {
                 rejected.push((format!("{l},reason=\"{reason}\""), v));
             }
@@ -178,6 +179,16 @@ impl MetricsSource {
         let wake: Vec<(String, u64)> = eps.iter().filter_map(|e| sh.fabric.wakeups(*e).map(|w| (label_of(e), w))).collect();
         if !wake.is_empty() {
             family(&mut out, "spright_eventring_wakeups_total", "counter", "Doorbells rung (consumer was asleep).", wake);
+        }
+        let skipped: Vec<(String, u64)> = eps.iter().filter_map(|e| sh.fabric.ring_cells_skipped(*e).map(|n| (label_of(e), n))).collect();
+        if !skipped.is_empty() {
+            family(
+                &mut out,
+                "spright_ring_cells_skipped_total",
+                "counter",
+                "Ring cells passed over because their producer died mid-push, per receiving endpoint.",
+                skipped,
+            );
         }
         if let Some(ep) = &sh.eproxy {
             let c = ep.counters();

@@ -22,9 +22,14 @@ use super::supervisor::{SpawnSpec, Supervisor};
 use crate::bpf::Eproxy;
 use crate::descriptor::{ChainId, Endpoint, FunctionId, DESCRIPTOR_SIZE};
 use crate::gateway::{Gateway, GatewayChain, GatewayRoute};
-use crate::pool::{Lease, Pool, PoolError};
+use crate::pool::{Holder, Lease, Pool, PoolError};
 use crate::service_time::{ServiceTime, ServiceTimeOverride};
 use crate::sys;
+
+/// How long the control plane waits for a function's process to exit (after
+/// SIGKILL if it dropped its registration alive), and a new instance for the
+/// previous one's registration to end.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
 use crate::transport::{Closer, TransportKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -348,66 +353,85 @@ impl Shared {
         let Ok(hello) = Hello::recv(&conn) else {
             return;
         };
-        let endpoint = match self.admit(&conn, &hello) {
-            Ok(e) => e,
+        // The process itself, not its pid: its death is what frees its
+        // slots, so it must be observed exactly.
+        let process = sys::Pidfd::of_peer(&conn).map_err(|e| format!("cannot watch the registering process: {e}"));
+        // Leases 2..=MAX, one per registration (0 = none, 1 = the gateway).
+        let lease = Lease(2 + self.next_lease.fetch_add(1, Ordering::Relaxed) % (Lease::MAX - 1));
+        let (endpoint, process) = match process.and_then(|p| Ok((self.admit(&conn, &hello, lease)?, p))) {
+            Ok(ok) => ok,
             Err(reason) => {
                 eprintln!("spright: refused registration of {}/{} (pid {}): {reason}", hello.chain, hello.function, hello.pid);
                 let _ = send_refusal(&conn, &reason);
                 return;
             }
         };
-        // Leases 2..=MAX, one per registration (0 = none, 1 = the gateway).
-        let lease = Lease(2 + self.next_lease.fetch_add(1, Ordering::Relaxed) % (Lease::MAX - 1));
-        // Requests stranded with an earlier instance fail now, before the
-        // new one can receive anything.
-        self.gateway.fail_held_by(endpoint);
         let pool = self.pool(endpoint.chain).expect("admitted endpoint has a pool");
-        let fds = match self.fabric.function_fds(endpoint) {
-            Ok(fds) => fds,
+        let fds = self.fabric.function_fds(endpoint).map_err(|e| e.to_string()).and_then(|fds| {
+            let pool_fd = pool.fd().try_clone_to_owned().map_err(|e| e.to_string())?;
+            Ok((pool_fd, fds))
+        });
+        let welcomed = match &fds {
+            Ok((pool_fd, fds)) => {
+                let mut raw = vec![std::os::fd::AsRawFd::as_raw_fd(pool_fd)];
+                raw.extend(fds.iter().map(std::os::fd::AsRawFd::as_raw_fd));
+                send_welcome(&conn, self.kind, endpoint.chain, lease, self.effective_service_time(endpoint), &raw).is_ok()
+            }
             Err(e) => {
-                let _ = send_refusal(&conn, &e.to_string());
-                return;
+                let _ = send_refusal(&conn, e);
+                false
             }
         };
-        let pool_fd = pool.fd().try_clone_to_owned();
-        let Ok(pool_fd) = pool_fd else { return };
-        let mut raw = vec![std::os::fd::AsRawFd::as_raw_fd(&pool_fd)];
-        raw.extend(fds.iter().map(std::os::fd::AsRawFd::as_raw_fd));
-        if send_welcome(&conn, self.kind, endpoint.chain, lease, self.effective_service_time(endpoint), &raw).is_err() {
-            self.fabric.function_gone(endpoint);
-            return;
+        // Our copies close here: the function's socket now lives only in the
+        // function, so its death removes it from SPROXY's map.
+        drop(fds);
+        if welcomed {
+            // Liveness: the connection ends when the process does.
+            let mut b = [0u8; 64];
+            while matches!((&conn).read(&mut b), Ok(n) if n > 0) {}
         }
-        // Our copies close here: the function's socket now lives only in
-        // the function, so its death removes it from SPROXY's map.
-        drop((pool_fd, fds));
-        {
-            let regs = &self.registrations;
-            regs.live.lock().unwrap().insert(endpoint, Registration { pid: hello.pid, lease, since: Instant::now() });
-            regs.registered_total.fetch_add(1, Ordering::Relaxed);
-            regs.changed.notify_all();
-        }
-        // Liveness: the connection ends when the process does.
-        let mut b = [0u8; 64];
-        while matches!((&conn).read(&mut b), Ok(n) if n > 0) {}
-        {
-            let mut live = self.registrations.live.lock().unwrap();
-            if live.get(&endpoint).is_some_and(|r| r.lease == lease) {
-                live.remove(&endpoint);
+        self.end_registration(endpoint, hello.pid, lease, &process);
+    }
+    /// After a registration's connection ended: makes sure its process is
+    /// gone - one that dropped its registration but lives on is killed,
+    /// because its slots may only be recalled once nothing can write them -
+    /// then repairs the transport and fails what it had taken. Only then is
+    /// the registration removed, so a new instance is admitted after this.
+    fn end_registration(&self, endpoint: Endpoint, pid: u32, lease: Lease, process: &sys::Pidfd) {
+        // At shutdown every registration ends; nothing is recalled then.
+        if !self.stopping.load(Ordering::Acquire) {
+            if !process.wait_exit(Duration::ZERO) {
+                eprintln!("spright: function {endpoint} (pid {pid}) dropped its registration but still runs: killing it");
+                let _ = process.kill();
             }
-            self.registrations.changed.notify_all();
+            if process.wait_exit(EXIT_WAIT) {
+                self.fabric.function_gone(endpoint);
+                let f = endpoint.function;
+                let mut failed =
+                    self.gateway.recall(endpoint.chain, Holder::Taken(lease), &format!("function {f} died while handling the request"));
+                if self.fabric.loses_in_transit() {
+                    // Descriptors queued on its socket died with it.
+                    failed += self.gateway.recall(endpoint.chain, Holder::Sent(f), &format!("function {f} died before taking the request"));
+                }
+                eprintln!("spright: function {endpoint} (pid {pid}) is gone: {failed} requests failed");
+            } else {
+                // Better a slot out of circulation than one handed out while
+                // a live process can still write it.
+                eprintln!("spright: function {endpoint} (pid {pid}) survived SIGKILL for {EXIT_WAIT:?}: its slots stay with it");
+            }
         }
-        if self.stopping.load(Ordering::Acquire) {
-            return;
+        let mut live = self.registrations.live.lock().unwrap();
+        if live.get(&endpoint).is_some_and(|r| r.lease == lease) {
+            live.remove(&endpoint);
         }
-        self.fabric.function_gone(endpoint);
-        let failed = self.gateway.fail_held_by(endpoint);
-        let reclaimed = pool.reclaim_lease(lease);
-        eprintln!("spright: function {endpoint} (pid {}) is gone: {failed} requests failed, {reclaimed} slots reclaimed", hello.pid);
+        self.registrations.changed.notify_all();
     }
 
     /// Checks a HELLO: known function, our user (or the one allowed for
     /// functions), and - for functions we start - the very process we started.
-    fn admit(&self, conn: &UnixStream, hello: &Hello) -> Result<Endpoint, String> {
+    /// Admitted, it is registered under `lease` (in the same critical section
+    /// as the check that no other instance is).
+    fn admit(&self, conn: &UnixStream, hello: &Hello, lease: Lease) -> Result<Endpoint, String> {
         let (id, chain) = self.file.chain_by_name(&hello.chain).ok_or_else(|| format!("unknown chain {:?}", hello.chain))?;
         let spec =
             chain.function(FunctionId(hello.function)).ok_or_else(|| format!("chain {} has no function {}", chain.name, hello.function))?;
@@ -420,12 +444,18 @@ impl Shared {
         if self.starts(spec) && !self.supervisor.wait_for_pid(endpoint, pid, Duration::from_secs(2)) {
             return Err(format!("pid {pid} is not the process started for this function"));
         }
-        if let Some(old) = self.registrations.live.lock().unwrap().get(&endpoint) {
-            // SAFETY: kill(pid, 0) only checks that the process exists.
-            if old.pid != pid && unsafe { libc::kill(old.pid as i32, 0) } == 0 {
-                return Err(format!("already registered by live pid {}", old.pid));
-            }
+        // One instance at a time: a new one is admitted once the previous
+        // one's registration has ended (its process is gone and what it left
+        // behind repaired).
+        let regs = &self.registrations;
+        let live = regs.live.lock().unwrap();
+        let (mut live, _) = regs.changed.wait_timeout_while(live, EXIT_WAIT, |l| l.contains_key(&endpoint)).unwrap();
+        if let Some(old) = live.get(&endpoint) {
+            return Err(format!("already registered by pid {}", old.pid));
         }
+        live.insert(endpoint, Registration { pid: hello.pid, lease, since: Instant::now() });
+        regs.registered_total.fetch_add(1, Ordering::Relaxed);
+        regs.changed.notify_all();
         Ok(endpoint)
     }
 
@@ -447,8 +477,8 @@ impl Shared {
             decoder.feed(&buf[..n], &mut out);
             for d in &out {
                 let dst = d.destination();
-                if d.is_well_formed() && !self.fabric.is_reachable(dst) && self.pool(dst.chain).is_some() {
-                    self.gateway.fail_held_by(dst);
+                if d.is_well_formed() && !self.fabric.is_reachable(dst) {
+                    self.gateway.recall_lost(d, &format!("function {} was gone when the request reached it", dst.function));
                 }
             }
         }

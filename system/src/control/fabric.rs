@@ -167,9 +167,16 @@ impl Fabric {
             Fabric::Rings { .. } => {
                 if let Ok(rc) = self.ring_chain(endpoint.chain) {
                     rc.segment.repair_consumer(endpoint.function.0 as u32);
+                    rc.segment.repair_producer(endpoint.function);
                 }
             }
         }
+    }
+
+    /// Whether descriptors on their way to a function die with its process
+    /// (a socket's queue) rather than wait for its next instance (a ring).
+    pub fn loses_in_transit(&self) -> bool {
+        matches!(self, Fabric::Skmsg(_))
     }
 
     /// Whether a descriptor sent to `endpoint` now would be delivered.
@@ -188,6 +195,15 @@ impl Fabric {
                 Some((endpoints.iter().map(|&e| (e, sp.stats(e))).collect(), sp.drops()))
             }
             Fabric::Rings { .. } => None,
+        }
+    }
+
+    /// Cells of an endpoint's ring passed over after their producer died
+    /// (rings only).
+    pub fn ring_cells_skipped(&self, endpoint: Endpoint) -> Option<u64> {
+        match self {
+            Fabric::Rings { .. } => self.ring_chain(endpoint.chain).ok().map(|rc| rc.segment.skipped(endpoint.function.0 as u32)),
+            Fabric::Skmsg(_) => None,
         }
     }
 

@@ -31,7 +31,7 @@ use super::{Gateway, Outcome};
 use crate::descriptor::{Descriptor, Endpoint};
 use crate::http1;
 use crate::pool::Lease;
-use crate::txn::{Method, Request as TxnRequest, Txn, TxnError};
+use crate::txn::{Method, OwnedResponse, Request as TxnRequest, Txn, TxnError};
 
 type Body = Full<Bytes>;
 
@@ -90,8 +90,8 @@ impl Gateway {
         };
         let mut inflight = InFlight::new(chain, slot);
         let request = TxnRequest { method, path: &path, query: &query, cookie: &cookie, content_type: &content_type, body: &body };
-        // SAFETY: freshly allocated, not yet sent: the slot is ours.
-        if let Err(e) = Txn::create(unsafe { chain.pool.payload(slot) }, chain.app_bytes, route.route, &route.sequence, &request) {
+        // Freshly allocated and taken by us: nobody else writes it.
+        if let Err(e) = Txn::create(chain.pool.payload(slot), chain.app_bytes, route.route, &route.sequence, &request) {
             let status = if matches!(e, TxnError::TooLarge { .. }) { 413 } else { 500 };
             return json_error(status, &format!("request does not fit the chain's slots: {e}"));
         }
@@ -99,19 +99,24 @@ impl Gateway {
 
         inflight.publish();
         let first = Endpoint::new(chain.id, route.sequence[0]);
-        chain.pool.set_holder(slot, first);
+        let handed = chain.pool.hand_over(slot, Lease::GATEWAY, first.function);
+        debug_assert!(handed, "nobody recalls a slot the gateway has not sent");
         if let Err(e) = chain.tx.send(&Descriptor::new(first, slot.index, slot.gen)) {
-            inflight.unpublish();
-            return json_error(502, &format!("cannot reach function {} of chain {}: {e}", first.function, chain.name));
+            // Unless the control plane recalled it meanwhile (and answers
+            // through the pending entry), the slot is ours again.
+            if chain.pool.take_back(slot, first.function, Lease::GATEWAY) {
+                inflight.unpublish();
+                return json_error(502, &format!("cannot reach function {} of chain {}: {e}", first.function, chain.name));
+            }
         }
         match tokio::time::timeout(self.limits.request_timeout(), inflight.outcome()).await {
             Err(_) => json_error(504, &format!("chain {} did not answer within {} ms", chain.name, self.limits.request_timeout_ms)),
             Ok(Outcome::Failed(status, msg)) => json_error(status, &msg),
             Ok(Outcome::Completed) => {
-                // SAFETY: the descriptor came back; the slot is ours until
-                // `inflight` drops and frees it.
-                match Txn::open(unsafe { chain.pool.payload(slot) }) {
-                    Ok(txn) => response_from(&txn),
+                // The descriptor came back and the completion took the slot
+                // for us; it is ours until `inflight` drops and frees it.
+                match Txn::open(chain.pool.payload(slot)) {
+                    Ok(txn) => response_from(txn.into_response()),
                     Err(_) => json_error(502, "the chain returned a corrupted slot"),
                 }
             }
@@ -120,20 +125,19 @@ impl Gateway {
 }
 
 /// The one copy out: the slot's response becomes the HTTP response.
-fn response_from(txn: &Txn<'_>) -> Response<Body> {
-    let r = txn.response();
+fn response_from(r: OwnedResponse) -> Response<Body> {
     let Ok(status) = StatusCode::from_u16(r.status) else {
         return json_error(500, &format!("the chain answered with invalid status {}", r.status));
     };
-    let mut resp = Response::new(Full::new(Bytes::copy_from_slice(r.body)));
+    let mut resp = Response::new(Full::new(Bytes::from(r.body)));
     *resp.status_mut() = status;
     if !r.content_type.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(r.content_type) {
+        if let Ok(v) = HeaderValue::from_str(&r.content_type) {
             resp.headers_mut().insert(CONTENT_TYPE, v);
         }
     }
     if !r.set_cookie.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(r.set_cookie) {
+        if let Ok(v) = HeaderValue::from_str(&r.set_cookie) {
             resp.headers_mut().insert(SET_COOKIE, v);
         }
     }

@@ -18,8 +18,8 @@ use inflight::Pending;
 use metrics::GatewayMetrics;
 
 use crate::control::chain::GatewayLimits;
-use crate::descriptor::{ChainId, Descriptor, Endpoint, FunctionId};
-use crate::pool::{Pool, SlotRef, SlotState};
+use crate::descriptor::{ChainId, Descriptor, FunctionId};
+use crate::pool::{Holder, Lease, Pool, SlotRef, SlotState};
 use crate::transport::{DescriptorRx, DescriptorTx, TransportError};
 
 /// A chain as the gateway sees it.
@@ -112,7 +112,7 @@ impl Gateway {
     }
 
     fn complete(&self, c: &GatewayChain, d: &Descriptor) {
-        let Ok(slot) = c.pool.validate(d) else {
+        let Ok(slot) = c.pool.take(d, Lease::GATEWAY) else {
             self.metrics.rejected_descriptors.inc();
             return;
         };
@@ -133,31 +133,42 @@ impl Gateway {
         }
     }
 
-    /// Fails the requests whose slot is held by `endpoint` (its process died)
-    /// with 502, and frees abandoned slots it held. Returns how many.
-    pub fn fail_held_by(&self, endpoint: Endpoint) -> usize {
-        let Some(c) = self.chain(endpoint.chain) else {
-            return 0;
-        };
-        let mut n = 0;
-        for (slot, state) in c.pool.held_by(endpoint) {
-            let mut entry = c.pending(slot);
-            match (state, entry.take_if(|p| p.gen == slot.gen)) {
-                (_, Some(p)) => {
-                    let msg = format!("function {} of chain {} died while handling the request", endpoint.function, c.name);
-                    if p.done.send(Outcome::Failed(502, msg)).is_err() {
-                        let _ = c.pool.free(slot);
-                    }
-                    n += 1;
-                }
-                (SlotState::Abandoned, None) => {
-                    let _ = c.pool.free(slot);
-                    n += 1;
-                }
-                _ => {}
-            }
+    /// Recalls every slot `holder` has in `chain` - its process is gone,
+    /// or (for `Sent`) its descriptors are lost - and fails their requests
+    /// with 502 (`why`), freeing abandoned ones. Returns how many.
+    pub fn recall(&self, chain: ChainId, holder: Holder, why: &str) -> usize {
+        let Some(c) = self.chain(chain) else { return 0 };
+        c.pool.recall(holder).into_iter().map(|(slot, state)| self.fail_recalled(c, slot, state, why)).sum()
+    }
+
+    /// [`Self::recall`] for the one slot of a lost descriptor `d`.
+    pub fn recall_lost(&self, d: &Descriptor, why: &str) -> usize {
+        let Some(c) = self.chain(d.destination().chain) else { return 0 };
+        let slot = SlotRef { index: d.slot, gen: d.gen };
+        match c.pool.recall_one(slot, Holder::Sent(d.destination().function)) {
+            Some(state) => self.fail_recalled(c, slot, state, why),
+            None => 0,
         }
-        n
+    }
+
+    /// A recalled slot is the gateway's: answer its request or free it.
+    fn fail_recalled(&self, c: &GatewayChain, slot: SlotRef, state: SlotState, why: &str) -> usize {
+        let mut entry = c.pending(slot);
+        match (state, entry.take_if(|p| p.gen == slot.gen)) {
+            (_, Some(p)) => {
+                if p.done.send(Outcome::Failed(502, format!("chain {}: {why}", c.name))).is_err() {
+                    let _ = c.pool.free(slot);
+                }
+                1
+            }
+            (SlotState::Abandoned, None) => {
+                let _ = c.pool.free(slot);
+                1
+            }
+            // Its request is still being set up or answered: that path
+            // frees it.
+            _ => 0,
+        }
     }
 }
 

@@ -2,12 +2,15 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use super::Lease;
+use crate::descriptor::FunctionId;
+
 use crate::descriptor::ChainId;
 
 use super::PageKind;
 
 pub const POOL_MAGIC: u64 = u64::from_le_bytes(*b"SPRIGHTP");
-pub const POOL_VERSION: u32 = 1;
+pub const POOL_VERSION: u32 = 2;
 pub const SLOT_HEADER_SIZE: usize = 64;
 
 /// Offset of slot 0: the header rounded to a page, so slots start aligned.
@@ -60,6 +63,7 @@ pub struct SharedCounters {
     pub rejected_out_of_range: AtomicU64,
     pub rejected_stale: AtomicU64,
     pub rejected_wrong_chain: AtomicU64,
+    pub rejected_not_addressed: AtomicU64,
     pub exhausted: AtomicU64,
 }
 
@@ -70,12 +74,15 @@ pub struct PoolCounters {
     pub rejected_out_of_range: u64,
     pub rejected_stale: u64,
     pub rejected_wrong_chain: u64,
+    /// Valid slot, but not on its way to the receiver (forged, replayed or
+    /// recalled by the control plane).
+    pub rejected_not_addressed: u64,
     pub exhausted: u64,
 }
 
 impl PoolCounters {
     pub fn rejected_total(&self) -> u64 {
-        self.rejected_malformed + self.rejected_out_of_range + self.rejected_stale + self.rejected_wrong_chain
+        self.rejected_malformed + self.rejected_out_of_range + self.rejected_stale + self.rejected_wrong_chain + self.rejected_not_addressed
     }
 }
 
@@ -86,6 +93,7 @@ impl SharedCounters {
             rejected_out_of_range: self.rejected_out_of_range.load(Ordering::Relaxed),
             rejected_stale: self.rejected_stale.load(Ordering::Relaxed),
             rejected_wrong_chain: self.rejected_wrong_chain.load(Ordering::Relaxed),
+            rejected_not_addressed: self.rejected_not_addressed.load(Ordering::Relaxed),
             exhausted: self.exhausted.load(Ordering::Relaxed),
         }
     }
@@ -93,10 +101,8 @@ impl SharedCounters {
 
 #[repr(C)]
 pub struct SlotHeader {
-    /// [`StateWord`]: generation, lease and state in one atomic word.
+    /// [`StateWord`]: generation, holder and state in one atomic word.
     pub state: AtomicU64,
-    /// Endpoint key of whoever processes the slot now.
-    pub holder: AtomicU32,
 }
 
 /// Lifecycle of a slot.
@@ -109,26 +115,65 @@ pub enum SlotState {
     Abandoned,
 }
 
-/// `gen:32 | lease:24 | state:8`.
+/// Who may write a slot now; 24 bits of the state word.
+///
+/// A sender moves a slot from `Taken` by itself to `Sent` to the receiving
+/// function, and the receiver from `Sent` to itself to `Taken` by its own
+/// registration, each with one CAS on the state word - as does the control
+/// plane when it recalls the slots of a dead process. Whoever's CAS succeeds
+/// owns the slot; everybody else must not touch its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// On its way to this function of the chain; no process writes it.
+    Sent(FunctionId),
+    /// Being processed by the process registered under this lease.
+    Taken(Lease),
+}
+
+impl Holder {
+    const TAKEN: u32 = 1 << 23;
+
+    fn bits(self) -> u32 {
+        match self {
+            Holder::Sent(f) => f.0 as u32,
+            Holder::Taken(l) => Self::TAKEN | l.0,
+        }
+    }
+
+    fn from_bits(b: u32) -> Self {
+        if b & Self::TAKEN != 0 {
+            Holder::Taken(Lease(b & !Self::TAKEN))
+        } else {
+            Holder::Sent(FunctionId(b as u16))
+        }
+    }
+}
+
+/// `gen:32 | holder:24 | state:8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateWord(pub u64);
 
 impl StateWord {
-    pub fn pack(gen: u32, lease: u32, state: SlotState) -> Self {
+    pub fn pack(gen: u32, holder: Holder, state: SlotState) -> Self {
         let s = match state {
             SlotState::Free => 0u64,
             SlotState::InUse => 1,
             SlotState::Abandoned => 2,
         };
-        Self((gen as u64) << 32 | ((lease as u64) & 0xff_ffff) << 8 | s)
+        Self((gen as u64) << 32 | ((holder.bits() as u64) & 0xff_ffff) << 8 | s)
     }
 
     pub fn gen(self) -> u32 {
         (self.0 >> 32) as u32
     }
 
-    pub fn lease(self) -> u32 {
-        ((self.0 >> 8) & 0xff_ffff) as u32
+    pub fn holder(self) -> Holder {
+        Holder::from_bits(((self.0 >> 8) & 0xff_ffff) as u32)
+    }
+
+    /// The same slot, generation and state with another holder.
+    pub fn with_holder(self, holder: Holder) -> Self {
+        Self::pack(self.gen(), holder, self.state())
     }
 
     pub fn state(self) -> SlotState {

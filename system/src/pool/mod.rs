@@ -4,33 +4,40 @@
 //! gateway and the chain's functions only. It holds a header with magic,
 //! version and geometry, then `slot_count` fixed-size slots. Each slot begins
 //! with a [`SlotHeader`] whose single 64-bit state word packs
-//! `generation | lease | state`; allocation is one compare-and-swap on that
-//! word, so a process that dies at any instruction leaves every slot either
-//! free or owned by a lease the control plane can reclaim. Nothing inside a
-//! pool is a pointer: every process maps it at its own address.
+//! `generation | holder | state`. Allocation, every hand-over between
+//! processes and every recall by the control plane is one compare-and-swap
+//! on that word, so a process that dies at any instruction leaves every slot
+//! free, on its way to a function, or taken by a registration the control
+//! plane recalls once that process has exited - and a live process that
+//! lost a race for a slot learns it from its failed CAS before it writes.
+//! Nothing inside a pool is a pointer: every process maps it at its own
+//! address.
 
 mod layout;
+mod mem;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-pub use layout::{PoolCounters, SlotState, POOL_MAGIC, POOL_VERSION, SLOT_HEADER_SIZE};
+pub use layout::{Holder, PoolCounters, SlotState, POOL_MAGIC, POOL_VERSION, SLOT_HEADER_SIZE};
 use layout::{PoolHeader, SlotHeader, StateWord};
+pub use mem::SlotMem;
 
-use crate::descriptor::{ChainId, Descriptor, Endpoint};
+use crate::descriptor::{ChainId, Descriptor, FunctionId};
 use crate::sys::{self, SharedMapping};
 
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Who allocated a slot: the control plane hands one out per registration,
-/// so the slots of a dead process can be found and reclaimed. 24 bits.
+/// One registration of a process with the control plane (a new one per
+/// restart): the name a slot's holder has while that process works on it,
+/// so the slots of a dead process can be found and recalled. 23 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Lease(pub u32);
 
 impl Lease {
     /// The gateway's lease (it lives as long as the pool).
     pub const GATEWAY: Lease = Lease(1);
-    pub const MAX: u32 = (1 << 24) - 1;
+    pub const MAX: u32 = (1 << 23) - 1;
 }
 
 /// A slot named by index and generation, as a descriptor names it.
@@ -75,6 +82,8 @@ pub enum Rejection {
     Stale,
     #[error("descriptor addressed to another chain")]
     WrongChain,
+    #[error("slot is not on its way to this function (forged, replayed or recalled)")]
+    NotAddressed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,10 +216,11 @@ impl Pool {
         unsafe { &*self.map.as_ptr().add(layout::slots_offset() + index as usize * self.slot_stride).cast::<SlotHeader>() }
     }
 
-    /// Allocates a free slot for `lease`; `None` when the pool is exhausted.
+    /// Allocates a free slot, taken by `lease`; `None` when the pool is
+    /// exhausted.
     ///
     /// Lock-free and safe across processes: the slot's state word goes from
-    /// free to owned in one CAS that also bumps the generation.
+    /// free to taken in one CAS that also bumps the generation.
     pub fn alloc(&self, lease: Lease) -> Option<SlotRef> {
         debug_assert!(lease.0 != 0 && lease.0 <= Lease::MAX);
         let n = self.slots;
@@ -222,10 +232,9 @@ impl Pool {
             if cur.state() != SlotState::Free {
                 continue;
             }
-            let next = StateWord::pack(cur.next_gen(), lease.0, SlotState::InUse);
+            let next = StateWord::pack(cur.next_gen(), Holder::Taken(lease), SlotState::InUse);
             if word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 self.header().alloc_cursor.store(index + 1, Ordering::Relaxed);
-                self.slot_header(index).holder.store(0, Ordering::Relaxed);
                 return Some(SlotRef { index, gen: next.gen() });
             }
         }
@@ -245,7 +254,7 @@ impl Pool {
             if cur.gen() != slot.gen || cur.state() == SlotState::Free {
                 return Err(PoolError::NotAllocated(slot));
             }
-            let next = StateWord::pack(cur.gen(), 0, SlotState::Free);
+            let next = StateWord::pack(cur.gen(), Holder::Sent(FunctionId::GATEWAY), SlotState::Free);
             match word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(()),
                 Err(actual) => cur = StateWord(actual),
@@ -257,25 +266,57 @@ impl Pool {
     /// up waiting): it stays out of circulation until it comes back or its
     /// holder dies, because a slow function may still be writing into it.
     pub fn abandon(&self, slot: SlotRef) -> bool {
-        let word = &self.slot_header(slot.index).state;
-        let cur = StateWord(word.load(Ordering::Acquire));
-        if cur.gen() != slot.gen || cur.state() != SlotState::InUse {
-            return false;
+        self.update(slot, |w| (w.state() == SlotState::InUse).then(|| StateWord::pack(w.gen(), w.holder(), SlotState::Abandoned))).is_some()
+    }
+
+    /// One CAS loop on `slot`'s state word: `next` decides from the current
+    /// word (of the right generation, not free) what to write, or refuses.
+    /// Returns the word that was replaced.
+    fn update(&self, slot: SlotRef, mut next: impl FnMut(StateWord) -> Option<StateWord>) -> Option<StateWord> {
+        if slot.index >= self.slots {
+            return None;
         }
-        let next = StateWord::pack(cur.gen(), cur.lease(), SlotState::Abandoned);
-        word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        let word = &self.slot_header(slot.index).state;
+        let mut cur = StateWord(word.load(Ordering::Acquire));
+        loop {
+            if cur.gen() != slot.gen || cur.state() == SlotState::Free {
+                return None;
+            }
+            let new = next(cur)?;
+            match word.compare_exchange(cur.0, new.0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(cur),
+                Err(actual) => cur = StateWord(actual),
+            }
+        }
     }
 
-    /// State of a slot as it is now.
-    pub fn state(&self, index: u32) -> (SlotState, u32) {
-        let w = StateWord(self.slot_header(index).state.load(Ordering::Acquire));
-        (w.state(), w.gen())
+    /// Moves `slot` from `from` to `to`; false when `from` did not hold it
+    /// (then the caller lost it - to a recall - and must not touch it).
+    fn move_holder(&self, slot: SlotRef, from: Holder, to: Holder) -> bool {
+        self.update(slot, |w| (w.holder() == from).then(|| w.with_holder(to))).is_some()
     }
 
-    /// Checks a received descriptor against the pool without touching the
-    /// slot's payload. Every refusal is counted in the pool header.
-    pub fn validate(&self, d: &Descriptor) -> Result<SlotRef, Rejection> {
-        let result = self.check(d);
+    /// Hands a slot taken by `by` over to function `to`, before its
+    /// descriptor leaves. After this the sender must not touch the slot.
+    pub fn hand_over(&self, slot: SlotRef, by: Lease, to: FunctionId) -> bool {
+        self.move_holder(slot, Holder::Taken(by), Holder::Sent(to))
+    }
+
+    /// Takes back a slot handed to `to` whose descriptor could not be sent;
+    /// false when the control plane recalled it in the meantime.
+    pub fn take_back(&self, slot: SlotRef, to: FunctionId, by: Lease) -> bool {
+        self.move_holder(slot, Holder::Sent(to), Holder::Taken(by))
+    }
+
+    /// Checks a received descriptor and takes its slot for `by`: the slot
+    /// must be of this chain, in use with the descriptor's generation and on
+    /// its way to the descriptor's destination. One CAS; the payload is not
+    /// touched. Every refusal is counted in the pool header.
+    pub fn take(&self, d: &Descriptor, by: Lease) -> Result<SlotRef, Rejection> {
+        let result = self.check(d).and_then(|slot| {
+            let sent = Holder::Sent(d.destination().function);
+            self.move_holder(slot, sent, Holder::Taken(by)).then_some(slot).ok_or(Rejection::NotAddressed)
+        });
         if let Err(r) = result {
             let c = &self.header().counters;
             match r {
@@ -283,6 +324,7 @@ impl Pool {
                 Rejection::OutOfRange => &c.rejected_out_of_range,
                 Rejection::Stale => &c.rejected_stale,
                 Rejection::WrongChain => &c.rejected_wrong_chain,
+                Rejection::NotAddressed => &c.rejected_not_addressed,
             }
             .fetch_add(1, Ordering::Relaxed);
         }
@@ -306,37 +348,33 @@ impl Pool {
         Ok(SlotRef { index: d.slot, gen: d.gen })
     }
 
-    /// Records which endpoint is processing the slot now (set by the sender
-    /// before a descriptor leaves), so the control plane knows whose death
-    /// affects which request.
-    pub fn set_holder(&self, slot: SlotRef, holder: Endpoint) {
-        self.slot_header(slot.index).holder.store(holder.key(), Ordering::Release);
+    /// State of a slot as it is now.
+    pub fn state(&self, index: u32) -> (SlotState, u32) {
+        let w = StateWord(self.slot_header(index).state.load(Ordering::Acquire));
+        (w.state(), w.gen())
     }
 
-    pub fn holder(&self, index: u32) -> Endpoint {
-        Endpoint::from_key(self.slot_header(index).holder.load(Ordering::Acquire))
+    /// Who holds a slot now (meaningless for a free one).
+    pub fn holder(&self, index: u32) -> Holder {
+        StateWord(self.slot_header(index).state.load(Ordering::Acquire)).holder()
     }
 
-    /// Allocated or abandoned slots whose holder is `endpoint`.
-    pub fn held_by(&self, endpoint: Endpoint) -> Vec<(SlotRef, SlotState)> {
+    /// Recalls every slot `holder` has to the gateway (whose process is
+    /// gone, or whose descriptor is lost): one CAS each, so a live sender
+    /// racing the recall either keeps the slot or learns it lost it.
+    /// Returns the slots recalled and their state.
+    pub fn recall(&self, holder: Holder) -> Vec<(SlotRef, SlotState)> {
         (0..self.slots)
-            .filter_map(|i| {
-                let (state, gen) = self.state(i);
-                (state != SlotState::Free && self.holder(i) == endpoint).then_some((SlotRef { index: i, gen }, state))
+            .filter_map(|index| {
+                let (_, gen) = self.state(index);
+                self.recall_one(SlotRef { index, gen }, holder).map(|state| (SlotRef { index, gen }, state))
             })
             .collect()
     }
 
-    /// Frees every slot allocated under `lease` (its process died).
-    pub fn reclaim_lease(&self, lease: Lease) -> usize {
-        let mut n = 0;
-        for i in 0..self.slots {
-            let w = StateWord(self.slot_header(i).state.load(Ordering::Acquire));
-            if w.state() != SlotState::Free && w.lease() == lease.0 && self.free(SlotRef { index: i, gen: w.gen() }).is_ok() {
-                n += 1;
-            }
-        }
-        n
+    /// [`Self::recall`] for one slot; its state if it was recalled.
+    pub fn recall_one(&self, slot: SlotRef, holder: Holder) -> Option<SlotState> {
+        self.update(slot, |w| (w.holder() == holder).then(|| w.with_holder(Holder::Taken(Lease::GATEWAY)))).map(|w| w.state())
     }
 
     /// Slots not free right now.
@@ -349,16 +387,18 @@ impl Pool {
         self.header().counters.snapshot()
     }
 
-    /// Raw access to a slot's payload.
-    ///
-    /// # Safety
-    /// The caller must hold the slot by protocol (it allocated it, or it
-    /// received a validated descriptor for it and has not passed it on), so
-    /// no other process writes the same bytes concurrently.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn payload(&self, slot: SlotRef) -> &mut [u8] {
+    /// A slot's payload. Safe to call for any slot: the view only copies
+    /// bytes in and out atomically ([`SlotMem`]), so a process that writes
+    /// a slot it does not hold corrupts data, never this process. Whether
+    /// the bytes are worth anything is the protocol's business: hold the
+    /// slot (allocate or [`Self::take`] it) before using them.
+    pub fn payload(&self, slot: SlotRef) -> SlotMem<'_> {
+        assert!(slot.index < self.slots, "slot {} of {}", slot.index, self.slots);
         let base = layout::slots_offset() + slot.index as usize * self.slot_stride + SLOT_HEADER_SIZE;
-        std::slice::from_raw_parts_mut(self.map.as_ptr().add(base), self.slot_payload_size())
+        // SAFETY: base + payload size <= the mapping's length (index < slots,
+        // geometry checked at create/open), and the mapping lives as long as
+        // &self.
+        unsafe { SlotMem::shared(self.map.as_ptr().add(base), self.slot_payload_size()) }
     }
 }
 

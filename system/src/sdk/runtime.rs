@@ -10,7 +10,7 @@ use super::{Action, Handler, Registry};
 use crate::control::chain::{ChainFile, ChainFileError};
 use crate::control::registration::{Hello, Welcome};
 use crate::descriptor::{Descriptor, Endpoint, FunctionId};
-use crate::pool::{Pool, PoolError};
+use crate::pool::{Lease, Pool, PoolError};
 use crate::service_time::ServiceTime;
 use crate::transport::eventring::{self, Doorbells};
 use crate::transport::ring::{self, RingSegment};
@@ -55,6 +55,8 @@ struct Worker {
     tx: Arc<dyn DescriptorTx>,
     handler: Arc<dyn Handler>,
     me: Endpoint,
+    /// Our registration: the holder name of the slots we take.
+    lease: Lease,
     name: String,
     chain_functions: HashSet<u16>,
     /// Emulated service time, spent before the handler runs.
@@ -63,13 +65,13 @@ struct Worker {
 
 impl Worker {
     fn process(&self, d: Descriptor) {
-        // Refusals are counted in the pool header; the slot is never touched.
-        let Ok(slot) = self.pool.validate(&d) else {
+        // Taking the slot checks the descriptor; refusals are counted in the
+        // pool header and the slot is never touched.
+        let Ok(slot) = self.pool.take(&d, self.lease) else {
             return;
         };
-        // SAFETY: a valid descriptor addressed to us: we hold the slot until
-        // we send it on.
-        let buf = unsafe { self.pool.payload(slot) };
+        // Taken by us: ours until we hand it over.
+        let buf = self.pool.payload(slot);
         if let Some(st) = &self.service_time {
             st.spend();
         }
@@ -97,17 +99,25 @@ impl Worker {
             Err(_) => FunctionId::GATEWAY,
         };
         let dst = Endpoint::new(self.me.chain, next);
-        self.pool.set_holder(slot, dst);
+        if !self.pool.hand_over(slot, self.lease, next) {
+            // Recalled by the control plane (it believes us gone): not ours.
+            return;
+        }
         if let Err(e) = self.tx.send(&Descriptor::new(dst, slot.index, slot.gen)) {
             eprintln!("spright function {}: cannot send to {dst}: {e}", self.name);
-            // Give the request back to the gateway rather than strand it.
-            let gw = Endpoint::gateway(self.me.chain);
-            self.pool.set_holder(slot, gw);
-            // SAFETY: the send failed, so the descriptor never left: this function still holds the slot (Pool::payload's contract).
-            if let Ok(mut txn) = Txn::open(unsafe { self.pool.payload(slot) }) {
+            // The descriptor never left: unless the control plane recalled
+            // the slot meanwhile, give the request back to the gateway
+            // rather than strand it.
+            if !self.pool.take_back(slot, next, self.lease) {
+                return;
+            }
+            if let Ok(mut txn) = Txn::open(self.pool.payload(slot)) {
                 txn.set_error(502, &format!("function {} could not reach function {}", self.name, next));
             }
-            let _ = self.tx.send(&Descriptor::new(gw, slot.index, slot.gen));
+            let gw = Endpoint::gateway(self.me.chain);
+            if self.pool.hand_over(slot, self.lease, gw.function) {
+                let _ = self.tx.send(&Descriptor::new(gw, slot.index, slot.gen));
+            }
         }
     }
 }
@@ -189,6 +199,7 @@ pub fn serve_function(registry: &Registry, args: &FunctionArgs) -> Result<(), Sd
         tx,
         handler,
         me,
+        lease: welcome.lease,
         name: spec.name.clone(),
         chain_functions: chain.functions.iter().map(|f| f.id).collect(),
         service_time,

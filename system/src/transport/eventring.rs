@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::ring::{ring_index, RingSegment};
 use super::{Closer, DescriptorRx, DescriptorTx, Link, TransportError};
-use crate::descriptor::{Descriptor, Endpoint};
+use crate::descriptor::{Descriptor, Endpoint, FunctionId};
 use crate::sys;
 
 /// Empty polls before a consumer goes to sleep. Short: spinning is CPU the
@@ -46,6 +46,7 @@ impl Doorbells {
 struct Tx {
     seg: Arc<RingSegment>,
     bells: Arc<Doorbells>,
+    me: FunctionId,
 }
 
 struct Rx {
@@ -67,7 +68,7 @@ pub fn link(seg: Arc<RingSegment>, bells: Arc<Doorbells>, me: Endpoint) -> io::R
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "one doorbell per ring expected"));
     }
     Ok(Link {
-        tx: Arc::new(Tx { seg: seg.clone(), bells: bells.clone() }),
+        tx: Arc::new(Tx { seg: seg.clone(), bells: bells.clone(), me: me.function }),
         rx: Box::new(Rx { seg: seg.clone(), bells: bells.clone(), ring }),
         closer: Arc::new(Close { seg, bells, ring }),
     })
@@ -75,7 +76,7 @@ pub fn link(seg: Arc<RingSegment>, bells: Arc<Doorbells>, me: Endpoint) -> io::R
 
 impl DescriptorTx for Tx {
     fn send(&self, d: &Descriptor) -> Result<(), TransportError> {
-        let ring = self.seg.push(d)?;
+        let ring = self.seg.push(self.me, d)?;
         if self.seg.consumer_sleeping(ring) {
             self.seg.note_wakeup(ring);
             self.bells.ring(ring)?;
