@@ -76,8 +76,20 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
+    /// Set on a descriptor the control plane sent again because the first
+    /// one may have been lost with its destination's process: a receiver
+    /// that finds its slot already taken counts it as a duplicate, not as a
+    /// forgery.
+    pub const RESENT: u16 = 1;
+
     pub fn new(dst: Endpoint, slot: u32, gen: u32) -> Self {
         Self { magic: DESCRIPTOR_MAGIC, flags: 0, dst: dst.key(), slot, gen }
+    }
+
+    /// The same descriptor marked [`Self::RESENT`].
+    pub fn resent(mut self) -> Self {
+        self.flags |= Self::RESENT;
+        self
     }
 
     pub fn destination(&self) -> Endpoint {

@@ -34,7 +34,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::control::chain::GatewayLimits;
@@ -85,35 +85,12 @@ pub async fn serve<H, F>(
         let Ok(raw) = stream.as_fd().try_clone_to_owned() else {
             continue;
         };
-        let partial = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(Tracked { inner: stream, partial: partial.clone() });
-        let (handler, hooks, mut stop, open, all_closed) =
-            (handler.clone(), hooks.clone(), shutdown.clone(), open.clone(), all_closed.clone());
+        let (handler, hooks, stop, open, all_closed) = (handler.clone(), hooks.clone(), shutdown.clone(), open.clone(), all_closed.clone());
         open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let h = handler.clone();
-                async move { Ok::<_, Infallible>(h(req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .keep_alive(true)
-                .header_read_timeout(limits.client_timeout())
-                .max_buf_size(limits.max_header_bytes)
-                .serve_connection(io, svc);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.as_mut().await
-                }
-            };
-            if let Err(e) = result {
-                if e.is_timeout() && partial.load(Ordering::Relaxed) {
-                    hooks.timed_out();
-                    send_408(&raw);
-                }
+            if serve_connection(stream, &limits, stop, handler).await == ConnectionEnd::HeadTimedOut {
+                hooks.timed_out();
+                send_408(&raw);
             }
             if open.fetch_sub(1, Ordering::SeqCst) == 1 {
                 all_closed.notify_waiters();
@@ -135,14 +112,62 @@ pub async fn serve<H, F>(
     }
 }
 
+/// How [`serve_connection`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// Closed by either side, drained, or broken: nothing more to send.
+    Closed,
+    /// Part of a request head arrived but not all of it within
+    /// `client_timeout_ms`: the caller owes the client a 408 (hyper has
+    /// given up on the stream; [`serve`] writes it on the socket's fd).
+    HeadTimedOut,
+}
+
+/// Serves `handler` on one accepted connection `io` - a TCP stream in
+/// [`serve`], any byte stream for tests and fuzzing - with `limits`'
+/// keep-alive, head-size and head-timeout rules, until the client closes
+/// it, it breaks, or `stop` turns true (then it finishes the request in
+/// progress and closes).
+pub async fn serve_connection<I, H, F>(io: I, limits: &GatewayLimits, mut stop: watch::Receiver<bool>, handler: H) -> ConnectionEnd
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let partial = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(Tracked { inner: io, partial: partial.clone() });
+    let svc = service_fn(move |req| {
+        let h = handler.clone();
+        async move { Ok::<_, Infallible>(h(req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.client_timeout())
+        .max_buf_size(limits.max_header_bytes)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    match result {
+        Err(e) if e.is_timeout() && partial.load(Ordering::Relaxed) => ConnectionEnd::HeadTimedOut,
+        _ => ConnectionEnd::Closed,
+    }
+}
+
 /// Remembers whether request bytes arrived since the last response, so a
 /// header timeout can tell a slow request (408) from an idle connection.
-struct Tracked {
-    inner: TcpStream,
+struct Tracked<I> {
+    inner: I,
     partial: Arc<AtomicBool>,
 }
 
-impl AsyncRead for Tracked {
+impl<I: AsyncRead + Unpin> AsyncRead for Tracked<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -153,7 +178,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         self.partial.store(false, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, data)

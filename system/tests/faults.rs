@@ -4,15 +4,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use common::{example_chain, Http, Spright, TRANSPORTS};
 use spright::control::registration::{Hello, Welcome};
-use spright::descriptor::{ChainId, Descriptor, Endpoint, FunctionId};
+use spright::descriptor::Descriptor;
 use spright::pool::Pool;
-use spright::transport::ring::RingSegment;
-use zerocopy::IntoBytes;
 
 const LIMITS: &str = r#"
 gateway:
@@ -176,7 +173,10 @@ fn killed_function_is_restarted_and_nothing_leaks() {
                 *total.entry(s).or_default() += n;
             }
         }
-        assert!(total.keys().all(|s| [200, 502, 504].contains(s)), "{transport}: unexpected statuses {total:?}");
+        // Only what the dead process had taken may fail: transform runs
+        // one thread, so at most one request (502).
+        let failed: u32 = total.iter().filter(|(s, _)| **s != 200).map(|(_, n)| n).sum();
+        assert!(failed <= 1 && total.keys().all(|s| [200, 502].contains(s)), "{transport}: statuses {total:?}");
         let mut http = Http::connect(addr);
         for i in 0..50 {
             assert_eq!(http.request("POST", "/transform", format!("after {i}").as_bytes()).status, 200, "{transport}: after restart");
@@ -186,85 +186,39 @@ fn killed_function_is_restarted_and_nothing_leaks() {
     }
 }
 
-const TWO_CHAINS: &str = r#"
-chains:
-  - name: a
-    functions:
-      - { id: 1, name: render, handler: example.render }
-    routes:
-      - { path: /a, first: 1 }
-  - name: b
-    functions:
-      - { id: 1, name: render, handler: example.render }
-      - { id: 2, name: intruder, handler: example.render, spawn: false }
-    routes:
-      - { path: /b, first: 1 }
-"#;
-
-/// Registers this test process as chain b's admitted function `intruder`.
-fn register_intruder(sp: &testkit::Spright) -> Welcome {
-    let conn = spright::sys::unix_connect(&sp.control).expect("control socket");
-    Hello { chain: "b".into(), function: 2, pid: std::process::id() }.send(&conn).unwrap();
-    let w = Welcome::recv(&conn).expect("admitted");
-    // Keep the registration alive for the rest of the test.
-    std::mem::forget(conn);
-    w
-}
-
+/// A restart loses only what the dead process had taken: requests sent to
+/// a function while it is down wait for its next instance (on its ring, or -
+/// with skmsg - sunk and sent again once it registers) and are served.
 #[test]
-fn a_function_cannot_reach_another_chain_and_forgeries_are_counted() {
-    let sp = Spright::start_yaml(TWO_CHAINS, "skmsg");
-    let mut w = register_intruder(&sp);
-    assert_eq!(w.chain, ChainId(2));
-    let sock = TcpStream::from(w.fds.pop().unwrap());
-    let pool = Pool::open(w.fds.pop().unwrap()).unwrap();
-    assert_eq!(pool.chain(), ChainId(2), "only its own chain's pool is handed over");
-    let send = |d: &Descriptor| (&sock).write_all(d.as_bytes()).unwrap();
-    let a_render = Endpoint::new(ChainId(1), FunctionId(1));
-    let b_render = Endpoint::new(ChainId(2), FunctionId(1));
-
-    // Across chains: refused by the kernel.
-    send(&Descriptor::new(a_render, 0, 1));
-    assert!(sp.eventually(Duration::from_secs(2), |s| s.metric("spright_sproxy_drops_total", &["edge_denied"]) == 1.0));
-    assert_eq!(sp.metric("spright_sproxy_messages_total", &["chain=\"a\"", "function=\"render\"", "direction=\"rx\""]), 0.0);
-    // Inside the chain: delivered, but stale / out-of-range descriptors are
-    // rejected by the receiver and counted; the gateway does the same.
-    send(&Descriptor::new(b_render, 0, 12345));
-    send(&Descriptor::new(b_render, 99_999, 1));
-    send(&Descriptor::new(Endpoint::gateway(ChainId(2)), 1, 777));
-    let mut bad = Descriptor::new(b_render, 0, 1);
-    bad.magic = 0xbeef;
-    send(&bad);
-    assert!(
-        sp.eventually(Duration::from_secs(2), |s| {
-            s.metric("spright_pool_descriptors_rejected_total", &["chain=\"b\"", "stale"]) == 2.0
-                && s.metric("spright_pool_descriptors_rejected_total", &["chain=\"b\"", "out_of_range"]) == 1.0
-                && s.metric("spright_sproxy_drops_total", &["bad_magic"]) == 1.0
-                && s.metric("spright_gateway_descriptors_total", &["rejected"]) == 1.0
-        }),
-        "{}",
-        sp.metrics_text()
-    );
-    // Both chains still serve.
-    let mut http = Http::connect(sp.addr);
-    assert_eq!(http.request("POST", "/a", b"x").status, 200);
-    assert_eq!(http.request("POST", "/b", b"y").status, 200);
-    let _ = sock.as_raw_fd();
-}
-
-#[test]
-fn ring_transports_isolate_chains_by_capability() {
-    let sp = Spright::start_yaml(TWO_CHAINS, "eventring");
-    let mut w = register_intruder(&sp);
-    // fds: pool, ring segment, doorbells of chain b only.
-    assert_eq!(w.fds.len(), 2 + 3, "pool + segment + one doorbell per ring of chain b");
-    let _bells = w.fds.split_off(2);
-    let seg = RingSegment::open(w.fds.pop().unwrap()).unwrap();
-    assert_eq!(seg.chain(), ChainId(2));
-    assert!(
-        seg.push(FunctionId(1), &Descriptor::new(Endpoint::new(ChainId(1), FunctionId(1)), 0, 1)).is_err(),
-        "no way to address chain a"
-    );
+fn requests_reaching_a_restarting_function_wait_and_are_served() {
+    for transport in TRANSPORTS {
+        let sp = Spright::start(&example_chain(), transport);
+        let mut warm = Http::connect(sp.addr);
+        assert_eq!(warm.request("POST", "/transform", b"warm").status, 200);
+        let victim = sp.function_pid("transform");
+        unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+        // Sent once the process is gone, before its successor registers
+        // (the supervisor waits 50 ms before restarting).
+        while std::path::Path::new(&format!("/proc/{victim}/stat")).exists()
+            && !std::fs::read_to_string(format!("/proc/{victim}/stat")).unwrap_or_default().contains(") Z")
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let addr = sp.addr;
+        let during: Vec<_> = (0..4)
+            .map(|i| std::thread::spawn(move || Http::connect(addr).request("POST", "/transform", format!("during {i}").as_bytes())))
+            .collect();
+        for (i, h) in during.into_iter().enumerate() {
+            let r = h.join().unwrap();
+            assert_eq!(r.status, 200, "{transport}: request {i} sent during the restart: {}", String::from_utf8_lossy(&r.body));
+            assert!(String::from_utf8_lossy(&r.body).contains(&format!("DURING {i}")), "{transport}: answered by the chain");
+        }
+        assert_eq!(sp.metric("spright_function_starts_total", &["function=\"transform\""]), 2.0, "{transport}: restarted once");
+        if transport == "skmsg" {
+            assert!(sp.metric("spright_sproxy_drops_total", &["no_route"]) >= 1.0, "skmsg: the requests reached the dead function");
+        }
+        assert!(sp.eventually(Duration::from_secs(5), |s| s.slots_in_use() == 0.0), "{transport}: slots leaked");
+    }
 }
 
 const DROPPER_CHAIN: &str = r#"

@@ -112,6 +112,7 @@ impl MetricsSource {
                 ("stale", c.rejected_stale),
                 ("wrong_chain", c.rejected_wrong_chain),
                 ("not_addressed", c.rejected_not_addressed),
+                ("resent_duplicate", c.resent_duplicates),
             ] {
                 rejected.push((format!("{l},reason=\"{reason}\""), v));
             }
@@ -145,6 +146,13 @@ impl MetricsSource {
             }
         }
         family(&mut out, "spright_function_up", "gauge", "1 when the function is registered.", up);
+        family(
+            &mut out,
+            "spright_registrations_refused_total",
+            "counter",
+            "Registrations refused (unknown function, foreign uid, not the started process, already registered).",
+            vec![(String::new(), sh.registrations.refused_total.load(std::sync::atomic::Ordering::Relaxed) as u64)],
+        );
         family(
             &mut out,
             "spright_function_service_time_milliseconds",

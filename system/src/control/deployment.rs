@@ -84,6 +84,9 @@ pub(crate) struct Registrations {
     live: Mutex<HashMap<Endpoint, Registration>>,
     changed: Condvar,
     pub registered_total: AtomicU32,
+    /// Registrations refused (unknown function, foreign uid, not the process
+    /// started for the function, another instance registered, unwatchable).
+    pub refused_total: AtomicU32,
 }
 
 pub(crate) struct Shared {
@@ -362,6 +365,7 @@ impl Shared {
             Ok(ok) => ok,
             Err(reason) => {
                 eprintln!("spright: refused registration of {}/{} (pid {}): {reason}", hello.chain, hello.function, hello.pid);
+                self.registrations.refused_total.fetch_add(1, Ordering::Relaxed);
                 let _ = send_refusal(&conn, &reason);
                 return;
             }
@@ -386,6 +390,11 @@ impl Shared {
         // function, so its death removes it from SPROXY's map.
         drop(fds);
         if welcomed {
+            if self.fabric.loses_in_transit() {
+                // What was sent to the previous instance died with its
+                // socket queue: the new one gets it again.
+                self.gateway.resend_sent_to(endpoint);
+            }
             // Liveness: the connection ends when the process does.
             let mut b = [0u8; 64];
             while matches!((&conn).read(&mut b), Ok(n) if n > 0) {}
@@ -400,19 +409,18 @@ impl Shared {
     fn end_registration(&self, endpoint: Endpoint, pid: u32, lease: Lease, process: &sys::Pidfd) {
         // At shutdown every registration ends; nothing is recalled then.
         if !self.stopping.load(Ordering::Acquire) {
-            if !process.wait_exit(Duration::ZERO) {
+            // A dying process closes its fds a moment before it is reaped.
+            if !process.wait_exit(Duration::from_millis(200)) {
                 eprintln!("spright: function {endpoint} (pid {pid}) dropped its registration but still runs: killing it");
                 let _ = process.kill();
             }
             if process.wait_exit(EXIT_WAIT) {
                 self.fabric.function_gone(endpoint);
                 let f = endpoint.function;
-                let mut failed =
+                // Only what it had taken fails; requests on their way to it
+                // wait for its next instance (see `resend_sent_to`).
+                let failed =
                     self.gateway.recall(endpoint.chain, Holder::Taken(lease), &format!("function {f} died while handling the request"));
-                if self.fabric.loses_in_transit() {
-                    // Descriptors queued on its socket died with it.
-                    failed += self.gateway.recall(endpoint.chain, Holder::Sent(f), &format!("function {f} died before taking the request"));
-                }
                 eprintln!("spright: function {endpoint} (pid {pid}) is gone: {failed} requests failed");
             } else {
                 // Better a slot out of circulation than one handed out while
@@ -460,8 +468,10 @@ impl Shared {
     }
 
     /// Reads descriptors SPROXY refused. One addressed to a function that is
-    /// not registered marks a request stranded by a dead function: fail it
-    /// now instead of at its timeout.
+    /// not registered was sent while that function restarts: its slot stays
+    /// on its way there and the next instance gets it at registration - or
+    /// now, if it registered in the meantime. (The request's timeout bounds
+    /// the wait.)
     fn drain_sink(&self, sink: TcpStream) {
         let mut buf = [0u8; 64 * DESCRIPTOR_SIZE];
         let mut decoder = crate::descriptor::ScanningDecoder::default();
@@ -477,8 +487,8 @@ impl Shared {
             decoder.feed(&buf[..n], &mut out);
             for d in &out {
                 let dst = d.destination();
-                if d.is_well_formed() && !self.fabric.is_reachable(dst) {
-                    self.gateway.recall_lost(d, &format!("function {} was gone when the request reached it", dst.function));
+                if d.is_well_formed() && self.fabric.is_reachable(dst) {
+                    self.gateway.resend_if_sent(d);
                 }
             }
         }

@@ -23,11 +23,18 @@ pub enum FabricError {
 }
 
 /// A connected loopback TCP pair: (endpoint's end, control plane's end).
+/// The listener exists only while the pair is made; anyone else who
+/// connects to it in that instant is accepted and dropped, never paired.
 fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let a = TcpStream::connect(l.local_addr()?)?;
-    let (b, _) = l.accept()?;
-    Ok((a, b))
+    let ours = a.local_addr()?;
+    loop {
+        let (b, peer) = l.accept()?;
+        if peer == ours {
+            return Ok((a, b));
+        }
+    }
 }
 
 struct SkmsgSocket {

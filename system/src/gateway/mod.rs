@@ -18,7 +18,7 @@ use inflight::Pending;
 use metrics::GatewayMetrics;
 
 use crate::control::chain::GatewayLimits;
-use crate::descriptor::{ChainId, Descriptor, FunctionId};
+use crate::descriptor::{ChainId, Descriptor, Endpoint, FunctionId};
 use crate::pool::{Holder, Lease, Pool, SlotRef, SlotState};
 use crate::transport::{DescriptorRx, DescriptorTx, TransportError};
 
@@ -141,14 +141,24 @@ impl Gateway {
         c.pool.recall(holder).into_iter().map(|(slot, state)| self.fail_recalled(c, slot, state, why)).sum()
     }
 
-    /// [`Self::recall`] for the one slot of a lost descriptor `d`.
-    pub fn recall_lost(&self, d: &Descriptor, why: &str) -> usize {
-        let Some(c) = self.chain(d.destination().chain) else { return 0 };
-        let slot = SlotRef { index: d.slot, gen: d.gen };
-        match c.pool.recall_one(slot, Holder::Sent(d.destination().function)) {
-            Some(state) => self.fail_recalled(c, slot, state, why),
-            None => 0,
-        }
+    /// Sends again, from the gateway, a descriptor for every slot on its way
+    /// to `to`: called once a restarted function's socket is reachable,
+    /// because those sent to its previous instance died with its socket
+    /// queue (or were sunk while it was gone). Returns how many.
+    pub fn resend_sent_to(&self, to: Endpoint) -> usize {
+        let Some(c) = self.chain(to.chain) else { return 0 };
+        c.pool.sent_to(to.function).into_iter().filter(|s| c.tx.send(&Descriptor::new(to, s.index, s.gen).resent()).is_ok()).count()
+    }
+
+    /// Sends `d` again if its slot is still on its way to its destination
+    /// (a descriptor sunk while the destination was being restarted).
+    pub fn resend_if_sent(&self, d: &Descriptor) -> bool {
+        let dst = d.destination();
+        let Some(c) = self.chain(dst.chain) else { return false };
+        let still_sent = d.slot < c.pool.slot_count()
+            && c.pool.state(d.slot) == (SlotState::InUse, d.gen)
+            && c.pool.holder(d.slot) == Holder::Sent(dst.function);
+        still_sent && c.tx.send(&Descriptor::new(dst, d.slot, d.gen).resent()).is_ok()
     }
 
     /// A recalled slot is the gateway's: answer its request or free it.

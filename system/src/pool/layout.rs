@@ -64,6 +64,7 @@ pub struct SharedCounters {
     pub rejected_stale: AtomicU64,
     pub rejected_wrong_chain: AtomicU64,
     pub rejected_not_addressed: AtomicU64,
+    pub resent_duplicates: AtomicU64,
     pub exhausted: AtomicU64,
 }
 
@@ -77,6 +78,9 @@ pub struct PoolCounters {
     /// Valid slot, but not on its way to the receiver (forged, replayed or
     /// recalled by the control plane).
     pub rejected_not_addressed: u64,
+    /// Re-sent descriptors (after a restart) whose first copy had arrived:
+    /// not refusals of anything wrong, so not in `rejected_total`.
+    pub resent_duplicates: u64,
     pub exhausted: u64,
 }
 
@@ -94,6 +98,7 @@ impl SharedCounters {
             rejected_stale: self.rejected_stale.load(Ordering::Relaxed),
             rejected_wrong_chain: self.rejected_wrong_chain.load(Ordering::Relaxed),
             rejected_not_addressed: self.rejected_not_addressed.load(Ordering::Relaxed),
+            resent_duplicates: self.resent_duplicates.load(Ordering::Relaxed),
             exhausted: self.exhausted.load(Ordering::Relaxed),
         }
     }

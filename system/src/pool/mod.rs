@@ -84,6 +84,8 @@ pub enum Rejection {
     WrongChain,
     #[error("slot is not on its way to this function (forged, replayed or recalled)")]
     NotAddressed,
+    #[error("a re-sent descriptor whose first copy already arrived")]
+    ResentDuplicate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +317,8 @@ impl Pool {
     pub fn take(&self, d: &Descriptor, by: Lease) -> Result<SlotRef, Rejection> {
         let result = self.check(d).and_then(|slot| {
             let sent = Holder::Sent(d.destination().function);
-            self.move_holder(slot, sent, Holder::Taken(by)).then_some(slot).ok_or(Rejection::NotAddressed)
+            let not_taken = if d.flags & Descriptor::RESENT != 0 { Rejection::ResentDuplicate } else { Rejection::NotAddressed };
+            self.move_holder(slot, sent, Holder::Taken(by)).then_some(slot).ok_or(not_taken)
         });
         if let Err(r) = result {
             let c = &self.header().counters;
@@ -325,6 +328,7 @@ impl Pool {
                 Rejection::Stale => &c.rejected_stale,
                 Rejection::WrongChain => &c.rejected_wrong_chain,
                 Rejection::NotAddressed => &c.rejected_not_addressed,
+                Rejection::ResentDuplicate => &c.resent_duplicates,
             }
             .fetch_add(1, Ordering::Relaxed);
         }
@@ -368,6 +372,16 @@ impl Pool {
             .filter_map(|index| {
                 let (_, gen) = self.state(index);
                 self.recall_one(SlotRef { index, gen }, holder).map(|state| (SlotRef { index, gen }, state))
+            })
+            .collect()
+    }
+
+    /// Slots on their way to `f` now.
+    pub fn sent_to(&self, f: FunctionId) -> Vec<SlotRef> {
+        (0..self.slots)
+            .filter_map(|index| {
+                let w = StateWord(self.slot_header(index).state.load(Ordering::Acquire));
+                (w.state() != SlotState::Free && w.holder() == Holder::Sent(f)).then_some(SlotRef { index, gen: w.gen() })
             })
             .collect()
     }
