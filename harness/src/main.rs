@@ -66,6 +66,10 @@ enum Command {
         /// Run the profile's open-loop rate sweep (saturation points) instead of the users.
         #[arg(long)]
         sweep: bool,
+        /// After the sweep, inject the profile's faults under load at a
+        /// fraction of each mode's saturation (what `harness chaos` runs).
+        #[arg(long)]
+        chaos: bool,
         /// Motion: replay a real trace (`<sensor> <start_ms> <stop_ms>` lines) instead of the synthetic one.
         #[arg(long)]
         trace: Option<PathBuf>,
@@ -104,6 +108,78 @@ enum Command {
         /// pods; the load targets their node ports).
         #[arg(long, requires = "sut", default_value = "processes")]
         target: deploy::Target,
+    },
+    /// Faults under load: `experiment boutique --chaos` - each mode's
+    /// saturation, then open-loop load at the profile's fraction of it while
+    /// functions are stopped, stalled, slowed and killed, and last the
+    /// front door; a chaos table and figure in the run's summary.
+    Chaos {
+        /// Comma-separated subset of the experiment's modes.
+        #[arg(long, value_delimiter = ',')]
+        modes: Option<Vec<Mode>>,
+        /// `local` (the default) or `smoke`.
+        #[arg(long, default_value = "local")]
+        profile: String,
+        /// Run directory (default: results/boutique/TIMESTAMP).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Measure debug builds (the manifest and summary then say so).
+        #[arg(long)]
+        allow_unoptimized: bool,
+        /// Write a reference run (results/reference/boutique-chaos).
+        #[arg(long)]
+        reference: bool,
+    },
+    /// Soak: each mode under open-loop Online Boutique load at a share
+    /// (70%) of its saturation - found by a short search unless `--rate`
+    /// fixes the load - for a long time, every process sampled each second
+    /// (resident memory, open descriptors, BPF map entries, pool slots in
+    /// use); fails when any grows beyond the tolerances.
+    Soak {
+        /// Comma-separated modes (default: s-spright, d-spright, e-spright).
+        #[arg(long, alias = "mode", value_delimiter = ',')]
+        modes: Option<Vec<Mode>>,
+        /// The boutique experiment's profile: pinning, warm-up, the search's
+        /// parameters (`local`, `smoke` or `paper`).
+        #[arg(long, default_value = "local")]
+        profile: String,
+        /// How long each mode soaks: `90s`, `30m`, `1h` (or seconds).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        duration: f64,
+        /// Offer this many tasks/s to every mode (no search).
+        #[arg(long, conflicts_with = "find_saturation")]
+        rate: Option<f64>,
+        /// Find each mode's saturation with a short search first (what
+        /// happens without --rate).
+        #[arg(long)]
+        find_saturation: bool,
+        /// The share of each mode's saturation offered.
+        #[arg(long, default_value_t = 0.7)]
+        load_fraction: f64,
+        /// Cap on the search's probes, its common-rate probe included (the
+        /// profile's cap if that is shorter).
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        search_time: f64,
+        /// How long after the load the pools have to drain.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        after_load: f64,
+        /// Private resident memory (RssAnon) may grow by this many percent
+        /// of its level at the start ...
+        #[arg(long, default_value_t = experiment::soak::Tolerances::default().private_memory_fraction * 100.0)]
+        memory_growth_pct: f64,
+        /// ... or by this many MiB, whichever is larger.
+        #[arg(long, default_value_t = experiment::soak::Tolerances::default().private_memory_bytes >> 20)]
+        memory_growth_mib: u64,
+        /// Open descriptors may grow by this many, at rest: the last sample
+        /// before the load against the last after it.
+        #[arg(long, default_value_t = experiment::soak::Tolerances::default().open_fds)]
+        fd_growth: u64,
+        /// Run directory (default: results/boutique/TIMESTAMP).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Measure debug builds (the manifest and summary then say so).
+        #[arg(long)]
+        allow_unoptimized: bool,
     },
     /// Regenerate summary.md and figures/ of a run from its stored files.
     Figures { run_dir: PathBuf },
@@ -202,6 +278,87 @@ fn reexec_optimized() -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// `90s`, `30m`, `1h` or plain seconds, as seconds.
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let (number, unit) = match s.trim().char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => s.trim().split_at(i),
+        None => (s.trim(), "s"),
+    };
+    let v: f64 = number.trim().parse().map_err(|_| format!("{s:?}: not a duration (90s, 30m, 1h)"))?;
+    let scale = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{s:?}: the unit is s, m or h")),
+    };
+    if v.is_finite() && v > 0.0 {
+        Ok(v * scale)
+    } else {
+        Err(format!("{s:?}: must be positive"))
+    }
+}
+
+/// The command line as typed after the binary: `harness ARGS`.
+fn command_line() -> String {
+    let args = std::env::args().skip(1).map(|a| if a.contains(char::is_whitespace) { format!("'{a}'") } else { a });
+    std::iter::once("harness".to_string()).chain(args).collect::<Vec<_>>().join(" ")
+}
+
+/// Runs a soak, then checks it from the stored run directory: failure when
+/// it could not run, is incomplete, or grew beyond its tolerances.
+fn run_soak(args: &experiment::Args) -> ExitCode {
+    let outcome = match experiment::run(args) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("harness: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let verdicts = match results::RunData::read(&outcome.dir) {
+        Ok(data) => experiment::soak::verdicts(&data),
+        Err(e) => {
+            eprintln!("harness: cannot read the run back: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ok = outcome.incomplete.is_empty();
+    for v in &verdicts {
+        if v.pass() {
+            println!("soak {}: PASS", v.mode);
+        } else {
+            ok = false;
+            println!("soak {}: FAIL", v.mode);
+            for f in v.failures() {
+                println!("  {f}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("harness: the soak failed (everything measured is in {})", outcome.dir.display());
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs an experiment; failure when it could not run or is incomplete.
+fn run_experiment(args: &experiment::Args) -> ExitCode {
+    match experiment::run(args) {
+        Ok(outcome) if outcome.incomplete.is_empty() => ExitCode::SUCCESS,
+        Ok(outcome) => {
+            eprintln!("harness: the run is incomplete (everything measured is in {}):", outcome.dir.display());
+            for m in &outcome.incomplete {
+                eprintln!("  {m}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("harness: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Experiment {
@@ -212,6 +369,7 @@ fn main() -> ExitCode {
             out,
             allow_unoptimized,
             sweep,
+            chaos,
             trace,
             collectors,
             repeat,
@@ -233,27 +391,88 @@ fn main() -> ExitCode {
                 duration_s: duration,
                 out,
                 sweep,
+                chaos,
                 trace,
                 collectors,
                 repeat,
                 reference,
                 allow_dirty,
                 sut: sut.map(|target| experiment::Sut { target, listen: sut_listen, harness: sut_harness, ssh_config, deploy_target }),
+                soak: None,
             };
-            match experiment::run(&args) {
-                Ok(outcome) if outcome.incomplete.is_empty() => ExitCode::SUCCESS,
-                Ok(outcome) => {
-                    eprintln!("harness: the run is incomplete (everything measured is in {}):", outcome.dir.display());
-                    for m in &outcome.incomplete {
-                        eprintln!("  {m}");
-                    }
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("harness: {e}");
-                    ExitCode::FAILURE
-                }
+            run_experiment(&args)
+        }
+        Command::Chaos { modes, profile, out, allow_unoptimized, reference } => {
+            if cfg!(debug_assertions) && !allow_unoptimized {
+                return reexec_optimized();
             }
+            let args = experiment::Args {
+                name: "boutique".into(),
+                modes,
+                profile,
+                duration_s: None,
+                out,
+                sweep: true,
+                chaos: true,
+                trace: None,
+                collectors: None,
+                repeat: 1,
+                reference,
+                allow_dirty: false,
+                sut: None,
+                soak: None,
+            };
+            run_experiment(&args)
+        }
+        Command::Soak {
+            modes,
+            profile,
+            duration,
+            rate,
+            find_saturation: _,
+            load_fraction,
+            search_time,
+            after_load,
+            memory_growth_pct,
+            memory_growth_mib,
+            fd_growth,
+            out,
+            allow_unoptimized,
+        } => {
+            if cfg!(debug_assertions) && !allow_unoptimized {
+                return reexec_optimized();
+            }
+            let tolerances = experiment::soak::Tolerances {
+                private_memory_fraction: memory_growth_pct / 100.0,
+                private_memory_bytes: memory_growth_mib << 20,
+                open_fds: fd_growth,
+                ..Default::default()
+            };
+            let args = experiment::Args {
+                name: "boutique".into(),
+                modes: Some(modes.unwrap_or_else(|| vec![Mode::SSpright, Mode::DSpright, Mode::ESpright])),
+                profile,
+                duration_s: None,
+                out,
+                sweep: false,
+                chaos: false,
+                trace: None,
+                collectors: Some(vec!["procfs".into()]),
+                repeat: 1,
+                reference: false,
+                allow_dirty: false,
+                sut: None,
+                soak: Some(experiment::soak::Args {
+                    duration_s: duration,
+                    rate,
+                    load_fraction,
+                    search_s: search_time,
+                    after_load_s: after_load,
+                    tolerances,
+                    command: command_line(),
+                }),
+            };
+            run_soak(&args)
         }
         Command::Figures { run_dir } => match report::regenerate(&run_dir) {
             Ok(table) => {

@@ -14,7 +14,10 @@
 //! * `counters`: counter per phase (interrupts and softirqs per CPU, eBPF
 //!   events per component group, perf, the runtimes' (de)serializations);
 //! * `probes`: step of an open-loop sweep, with the statistics computed
-//!   from every request it sent.
+//!   from every request it sent;
+//! * `resources` (soak runs): process per second - resident memory (all,
+//!   private anonymous, shared), open descriptors, BPF map entries, pool
+//!   slots in use (null: not held).
 
 use std::fs::File;
 use std::path::Path;
@@ -22,6 +25,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::collect::resources::ResourceRow;
 use crate::collect::sampler::{CpuRow, CpuStatRow};
 use crate::experiment::config::Profile;
 use crate::experiment::search::ProbeStats;
@@ -75,6 +79,9 @@ pub struct Manifest {
     /// One entry per (repeat, mode), in the order they ran.
     pub modes: Vec<ModeRun>,
     pub warnings: Vec<String>,
+    /// A soak (`harness soak`): its length, rates, and tolerances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::experiment::soak::SoakRecord>,
 }
 
 /// Where each side of a two-node run ran.
@@ -96,6 +103,12 @@ pub struct TwoNodes {
 }
 
 impl Manifest {
+    /// Whether the modes ran the saturation search (a sweep, or the one a
+    /// chaos run begins with).
+    pub fn has_sweep(&self) -> bool {
+        matches!(self.load_kind.as_str(), "sweep" | "chaos")
+    }
+
     /// The CPUs the system under test ran on (all allowed CPUs when unpinned).
     pub fn system_cpus(&self) -> Vec<usize> {
         if self.profile.pin.system.is_empty() {
@@ -240,6 +253,15 @@ pub struct CpuSample {
     pub s: CpuRow,
 }
 
+/// One process at one instant of a soak.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceSample {
+    pub repeat: usize,
+    pub mode: String,
+    pub phase: String,
+    pub s: ResourceRow,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuStatSample {
     pub repeat: usize,
@@ -303,6 +325,7 @@ pub struct RunData {
     pub cpustat: Vec<CpuStatSample>,
     pub counters: Vec<CounterRow>,
     pub probes: Vec<ProbeRow>,
+    pub resources: Vec<ResourceSample>,
 }
 
 fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> String {
@@ -371,8 +394,11 @@ impl Table<'_> {
         Ok(s.f64().map_err(|e| err(c, e))?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
     }
     fn u64s(&self, c: &str) -> Result<Vec<u64>, String> {
+        Ok(self.opt_u64s(c)?.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+    fn opt_u64s(&self, c: &str) -> Result<Vec<Option<u64>>, String> {
         let s = self.cast(c, &DataType::UInt64)?;
-        Ok(s.u64().map_err(|e| err(c, e))?.into_iter().map(|v| v.unwrap_or(0)).collect())
+        Ok(s.u64().map_err(|e| err(c, e))?.into_iter().collect())
     }
     fn usizes(&self, c: &str) -> Result<Vec<usize>, String> {
         Ok(self.u64s(c)?.into_iter().map(|v| v as usize).collect())
@@ -470,6 +496,25 @@ impl RunData {
             ])?;
             write_frame(dir, "probes", &mut probes, csv)?;
         }
+        if !self.resources.is_empty() {
+            let r = &self.resources;
+            let mut resources = frame(vec![
+                col("repeat", r, |x| x.repeat as u32),
+                cat("mode", r, |x| &x.mode)?,
+                cat("phase", r, |x| &x.phase)?,
+                col("time_s", r, |x| x.s.time_s),
+                cat("component", r, |x| &x.s.component)?,
+                cat("group", r, |x| &x.s.group)?,
+                col("pid", r, |x| x.s.pid),
+                col("rss_bytes", r, |x| x.s.rss_bytes),
+                col("rss_anon_bytes", r, |x| x.s.rss_anon_bytes),
+                col("rss_shmem_bytes", r, |x| x.s.rss_shmem_bytes),
+                col("open_fds", r, |x| x.s.open_fds),
+                col("bpf_map_entries", r, |x| x.s.bpf_map_entries),
+                col("pool_slots_in_use", r, |x| x.s.pool_slots_in_use),
+            ])?;
+            write_frame(dir, "resources", &mut resources, csv)?;
+        }
         Ok(())
     }
 
@@ -477,8 +522,15 @@ impl RunData {
         let path = dir.join("manifest.yaml");
         let text = std::fs::read_to_string(&path).map_err(|e| err(path.display(), e))?;
         let manifest: Manifest = serde_norway::from_str(&text).map_err(|e| err(path.display(), e))?;
-        let mut data =
-            Self { manifest, requests: Vec::new(), cpu: Vec::new(), cpustat: Vec::new(), counters: Vec::new(), probes: Vec::new() };
+        let mut data = Self {
+            manifest,
+            requests: Vec::new(),
+            cpu: Vec::new(),
+            cpustat: Vec::new(),
+            counters: Vec::new(),
+            probes: Vec::new(),
+            resources: Vec::new(),
+        };
         if let Some(df) = read_frame(dir, "requests")? {
             let t = Table { name: "requests", df: &df };
             let (rep, mode, phase, req) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?, t.texts("request")?);
@@ -596,6 +648,32 @@ impl RunData {
                 })
                 .collect();
         }
+        if let Some(df) = read_frame(dir, "resources")? {
+            let t = Table { name: "resources", df: &df };
+            let (rep, mode, phase, time) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?, t.f64s("time_s")?);
+            let (comp, group, pid) = (t.texts("component")?, t.texts("group")?, t.u64s("pid")?);
+            let (rss, anon, shmem) = (t.u64s("rss_bytes")?, t.u64s("rss_anon_bytes")?, t.u64s("rss_shmem_bytes")?);
+            let (fds, maps, slots) = (t.u64s("open_fds")?, t.opt_u64s("bpf_map_entries")?, t.opt_u64s("pool_slots_in_use")?);
+            data.resources = (0..df.height())
+                .map(|i| ResourceSample {
+                    repeat: rep[i],
+                    mode: mode[i].clone(),
+                    phase: phase[i].clone(),
+                    s: ResourceRow {
+                        time_s: time[i],
+                        component: comp[i].clone(),
+                        group: group[i].clone(),
+                        pid: pid[i] as u32,
+                        rss_bytes: rss[i],
+                        rss_anon_bytes: anon[i],
+                        rss_shmem_bytes: shmem[i],
+                        open_fds: fds[i],
+                        bpf_map_entries: maps[i],
+                        pool_slots_in_use: slots[i],
+                    },
+                })
+                .collect();
+        }
         Ok(data)
     }
 }
@@ -695,6 +773,7 @@ pub mod fixture {
             pin: Pinning { load: vec![1], system: vec![0] },
             knative: Default::default(),
             sweep: None,
+            chaos: None,
         };
         let manifest = Manifest {
             experiment: "boutique".into(),
@@ -725,6 +804,7 @@ pub mod fixture {
                 mode(3, "knative", "knative (local model of Knative's data path)", 30.0, 2),
             ],
             warnings: Vec::new(),
+            soak: None,
         };
         let request = |mode: &str, ty: &str, t: f64, us: f64| RequestRow {
             repeat: 0,
@@ -753,7 +833,7 @@ pub mod fixture {
             counter("knative", "softirq", "cpu0", "NET_RX", 200.0),
             counter("knative", "softirq", "cpu1", "NET_RX", 50.0),
         ];
-        RunData { manifest, requests, cpu: cpu_rows, cpustat: stat_rows, counters, probes: Vec::new() }
+        RunData { manifest, requests, cpu: cpu_rows, cpustat: stat_rows, counters, probes: Vec::new(), resources: Vec::new() }
     }
 
     /// Rewrites the committed fixture (run by hand after changing the format).

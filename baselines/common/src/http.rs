@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Request, Response, StatusCode};
@@ -85,11 +85,13 @@ pub fn healthz() -> Response<Body> {
 /// closes the connection.
 pub const LIMITS: GatewayLimits = GatewayLimits::DEFAULT;
 
-/// Reads a whole body (bounded).
+/// Reads a whole body (bounded): 413 beyond `limit`, 400 for a body that
+/// breaks off or is malformed (truncated, a bad chunk).
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(json_error(413, &format!("cannot read body: {e}"))),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(json_error(413, &format!("cannot read body: {e}"))),
+        Err(e) => Err(json_error(400, &format!("cannot read body: {e}"))),
     }
 }
 
@@ -185,17 +187,76 @@ where
         stopping.await;
         let _ = stop_tx.send(true);
     });
-    // The HTTP stack's one place of counting for the server side.
-    #[allow(clippy::disallowed_methods)]
-    let counted = move |req| {
-        let h = handler.clone();
-        async move {
-            // One HTTP request parsed, one response written.
-            spright::wire::deserialized(1);
-            let resp = h(req).await;
-            spright::wire::serialized(1);
-            resp
-        }
-    };
+    let counted = move |req| counted(handler.clone(), req);
     spright::http1::serve(label, listener, LIMITS, stop_rx, Arc::new(spright::http1::NoHooks), counted).await
+}
+
+/// What [`serve`] does with one accepted connection, on any byte stream
+/// `io` (tests and fuzzing drive it in memory): the one server loop's
+/// connection ([`spright::http1::serve_connection`]) with [`LIMITS`] and
+/// the counting of [`serve`], until the client closes it or `stop` turns
+/// true.
+pub async fn serve_connection<I, H, F>(io: I, stop: watch::Receiver<bool>, handler: H) -> spright::http1::ConnectionEnd
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    spright::http1::serve_connection(io, &LIMITS, stop, move |req| counted(handler.clone(), req)).await
+}
+
+/// `handler` answering `req`: one HTTP request parsed, one response written.
+// The HTTP stack's one place of counting for the server side.
+#[allow(clippy::disallowed_methods)]
+async fn counted<H, F>(handler: H, req: Request<Incoming>) -> Response<Body>
+where
+    H: Fn(Request<Incoming>) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    spright::wire::deserialized(1);
+    let resp = handler(req).await;
+    spright::wire::serialized(1);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The status line `read_body` (limit 16) answers `request` with, on a
+    /// connection the client half-closes after sending it when `close`.
+    async fn answer(request: &[u8], close: bool) -> String {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let (_stop_tx, stop) = watch::channel(false);
+        tokio::spawn(serve_connection(server, stop, |req: Request<Incoming>| async move {
+            match read_body(req.into_body(), 16).await {
+                Ok(b) => Response::new(Full::new(b)),
+                Err(r) => r,
+            }
+        }));
+        client.write_all(request).await.unwrap();
+        if close {
+            client.shutdown().await.unwrap();
+        }
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !out.windows(2).any(|w| w == b"\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await.expect("an answer").unwrap();
+            assert!(n > 0, "closed without an answer: {:?}", String::from_utf8_lossy(&out));
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).lines().next().unwrap().to_string()
+    }
+
+    /// Found by fuzz/ (baseline_front_door): every body error was a 413.
+    #[tokio::test]
+    async fn only_a_body_over_the_limit_is_413() {
+        let post = |head: &str, body: &str| format!("POST / HTTP/1.1\r\nhost: x\r\n{head}\r\n\r\n{body}").into_bytes();
+        assert_eq!(answer(&post("content-length: 17", "0123456789abcdefg"), false).await, "HTTP/1.1 413 Payload Too Large");
+        assert_eq!(answer(&post("content-length: 3", "abc"), false).await, "HTTP/1.1 200 OK");
+        assert_eq!(answer(&post("content-length: 10", "abc"), true).await, "HTTP/1.1 400 Bad Request", "a body that breaks off");
+        assert_eq!(answer(&post("transfer-encoding: chunked", "zz\r\nabc\r\n0\r\n\r\n"), false).await, "HTTP/1.1 400 Bad Request");
+    }
 }

@@ -384,10 +384,25 @@ impl Deployment {
     /// Records the functions that `parent` (SPRIGHT's control plane) started.
     fn adopt_functions(&mut self, parent: u32) {
         for pid in testkit::children_of(parent) {
-            let args = testkit::proc::cmdline(pid);
-            let name = args.iter().skip_while(|a| *a != "--function").nth(1).map_or_else(|| format!("pid{pid}"), |id| format!("fn{id}"));
-            self.children.push((Component { name, role: Role::Function, pid }, None));
+            self.children.push((Component { name: function_name(pid), role: Role::Function, pid }, None));
         }
+    }
+
+    /// Slots in use per pool of the SPRIGHT control planes this deployment runs.
+    pub fn pool_slots_in_use(&self) -> Vec<(String, u64)> {
+        self.children.iter().filter(|(c, ch)| c.role == Role::Gateway && ch.is_some()).flat_map(|(c, _)| pools_of(c.pid)).collect()
+    }
+
+    /// The pid of the running process named `name`, looked up now: one the
+    /// harness started while it runs, or a function SPRIGHT's control plane
+    /// (re)started - under its current pid.
+    pub fn pid_of(&mut self, name: &str) -> Option<u32> {
+        if let Some((c, Some(child))) = self.children.iter_mut().find(|(c, child)| c.name == name && child.is_some()) {
+            return matches!(child.try_wait(), Ok(None)).then_some(c.pid);
+        }
+        let control_planes: Vec<u32> =
+            self.children.iter().filter(|(c, ch)| c.role == Role::Gateway && ch.is_some()).map(|(c, _)| c.pid).collect();
+        control_planes.into_iter().flat_map(testkit::children_of).find(|&pid| function_name(pid) == name)
     }
 
     pub fn components(&self) -> Vec<Component> {
@@ -428,6 +443,31 @@ impl Deployment {
         }
         self.children.clear();
     }
+}
+
+/// Slots in use in every SPRIGHT pool `pid` holds: each pool memfd is
+/// opened through `/proc` and read with the runtime's own pool code.
+pub fn pools_of(pid: u32) -> Vec<(String, u64)> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let mut pools: Vec<(String, u64)> = fds
+        .flatten()
+        .filter_map(|e| {
+            let link = std::fs::read_link(e.path()).ok()?.to_string_lossy().into_owned();
+            // spright-<pid>-pool-chain<N>
+            let name = link.strip_prefix("/memfd:")?.split(' ').next()?.split("-pool-").nth(1)?.to_string();
+            let file = std::fs::OpenOptions::new().read(true).write(true).open(e.path()).ok()?;
+            let pool = spright::pool::Pool::open(file.into()).ok()?;
+            Some((name, pool.occupancy() as u64))
+        })
+        .collect();
+    pools.sort();
+    pools
+}
+
+/// A SPRIGHT function process's name: `fn<ID>` from its `--function ID`.
+fn function_name(pid: u32) -> String {
+    let args = testkit::proc::cmdline(pid);
+    args.iter().skip_while(|a| *a != "--function").nth(1).map_or_else(|| format!("pid{pid}"), |id| format!("fn{id}"))
 }
 
 impl Drop for Deployment {

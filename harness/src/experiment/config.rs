@@ -51,6 +51,42 @@ pub struct Profile {
     /// The open-loop saturation search run by `--sweep`.
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
+    /// Faults under load (`harness chaos`), after the sweep.
+    #[serde(default)]
+    pub chaos: Option<ChaosSpec>,
+}
+
+/// Faults injected under open-loop load at a fraction of the saturation the
+/// profile's sweep finds first (see `experiment::chaos`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosSpec {
+    /// Offered load as a fraction of the mode's saturation.
+    pub load_fraction: f64,
+    /// Load before the first fault.
+    pub lead_s: f64,
+    /// How long each fault is watched after it ends (the next one follows).
+    pub slot_s: f64,
+    /// SIGSTOP of the front function for this long - past the chain's
+    /// request timeout - then SIGCONT.
+    pub stop_s: f64,
+    /// A shorter SIGSTOP (under the timeout) in which requests pile up: at
+    /// the chaos rate this exhausts a SPRIGHT chain's pool.
+    pub stall_s: f64,
+    /// The slowed function: `[running, stopped]` milliseconds in turn ...
+    pub slow_duty_ms: [u64; 2],
+    /// ... for this long.
+    pub slow_s: f64,
+    /// After the function faults the load stops for this long - past the
+    /// chain's request timeout - and the pools' slots in use are read:
+    /// anything still held then has leaked.
+    pub quiesce_s: f64,
+    /// Kill only the first N functions (all when absent).
+    #[serde(default)]
+    pub kill_functions: Option<usize>,
+    /// A second counts as recovered when every request sent in it was
+    /// answered without error within this.
+    pub recovered_ms: f64,
 }
 
 /// How the Knative model's scale-to-zero variant behaves.

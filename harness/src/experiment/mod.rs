@@ -3,11 +3,13 @@
 //! the machine favours no mode), then write one run directory and
 //! regenerate its summary and figures from it.
 
+pub mod chaos;
 pub mod config;
 pub(crate) mod counters;
 pub(crate) mod machine;
 mod mode;
 pub mod search;
+pub mod soak;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,6 +29,8 @@ pub struct Args {
     pub out: Option<PathBuf>,
     /// Run the profile's open-loop saturation search instead of the users.
     pub sweep: bool,
+    /// After the sweep, inject the profile's faults under load (implies `sweep`).
+    pub chaos: bool,
     /// Motion: replay this trace file instead of the synthetic trace.
     pub trace: Option<PathBuf>,
     /// Replaces the experiment file's collectors.
@@ -39,6 +43,8 @@ pub struct Args {
     pub allow_dirty: bool,
     /// Two nodes: the system under test runs on another node (None: here).
     pub sut: Option<Sut>,
+    /// A soak (`harness soak`) instead of the profile's load.
+    pub soak: Option<soak::Args>,
 }
 
 /// The system-under-test node, reached over SSH.
@@ -89,6 +95,11 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
     let mut profile = file.profile(&args.profile)?.clone();
     if let Some(d) = args.duration_s {
         profile.duration_s = d;
+    }
+    if let Some(s) = &args.soak {
+        // Every mode soaks as long as asked.
+        profile.duration_s = s.duration_s;
+        profile.max_duration_s.clear();
     }
     let modes = match &args.modes {
         Some(m) => m.clone(),
@@ -150,7 +161,13 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         (None, true) => crate::workspace_dir().join("results/reference").join(format!(
             "{}-{}",
             file.name,
-            if args.sweep { "sweep" } else { args.profile.as_str() }
+            if args.chaos {
+                "chaos"
+            } else if args.sweep {
+                "sweep"
+            } else {
+                args.profile.as_str()
+            }
         )),
         (None, false) => crate::workspace_dir().join("results").join(&file.name).join(started.format("%Y%m%d-%H%M%S").to_string()),
     };
@@ -164,7 +181,12 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         modes.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
         dir.display()
     );
-    let sweep = if args.sweep {
+    let chaos = if args.chaos {
+        Some(profile.chaos.as_ref().ok_or_else(|| format!("profile {} of {} has no chaos section", args.profile, file.name))?)
+    } else {
+        None
+    };
+    let sweep = if args.sweep || args.chaos {
         Some(profile.sweep.as_ref().ok_or_else(|| format!("profile {} of {} has no sweep section", args.profile, file.name))?)
     } else {
         None
@@ -179,8 +201,18 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
     if trace.is_some() && !matches!(profile.load, Load::MotionTrace { .. }) {
         return Err("--trace replays a motion trace: use it with the motion experiment".into());
     }
-    if args.sweep && workload != Workload::Boutique {
-        return Err("--sweep drives the Online Boutique mix: use it with the boutique experiment".into());
+    if args.soak.is_some() && workload != Workload::Boutique {
+        return Err("a soak drives the Online Boutique mix: use it with the boutique experiment".into());
+    }
+    let soak_spec = match &args.soak {
+        Some(_) => {
+            let missing = || format!("profile {} of {} has no sweep section (the soak's search and arrivals)", args.profile, file.name);
+            Some(profile.sweep.as_ref().ok_or_else(missing)?)
+        }
+        None => None,
+    };
+    if (args.sweep || args.chaos) && workload != Workload::Boutique {
+        return Err("--sweep and chaos drive the Online Boutique mix: use them with the boutique experiment".into());
     }
     crate::stop::install();
     let target = args.sut.as_ref().map_or(Target::Processes, |s| s.deploy_target);
@@ -189,9 +221,22 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
             "on the cluster the kubelet places and schedules the pods: the profile's system CPUs are not pinned; interrupts and /proc/stat columns are still node-0's".into(),
         );
     }
-    let plan =
-        Plan { trace: trace.as_deref(), file: &file, workload, profile: &profile, epoch, listen, system_cpus, load_cpus, sweep, target };
+    let plan = Plan {
+        trace: trace.as_deref(),
+        file: &file,
+        workload,
+        profile: &profile,
+        epoch,
+        listen,
+        system_cpus,
+        load_cpus,
+        sweep,
+        chaos,
+        target,
+        soak: None,
+    };
     let mut results: Vec<ModeResult> = Vec::new();
+    let mut soaked: Vec<soak::SoakMode> = Vec::new();
     for repeat in 0..args.repeat {
         for (index, mode) in rotated(&modes, repeat) {
             let r = if crate::stop::requested() {
@@ -200,7 +245,14 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
                 ModeResult::not_run(repeat, index, mode, plan.target, "skipped: needs root (eBPF sk_msg)".into())
             } else {
                 eprintln!("harness: {} (repeat {} of {}) ...", mode.label(plan.target), repeat + 1, args.repeat);
-                mode::run_mode(&plan, &mut node, mode, repeat, index)
+                match (&args.soak, soak_spec) {
+                    (Some(s), Some(spec)) => {
+                        let (r, record) = soak::run_mode(&plan, &mut node, mode, index, s, spec);
+                        soaked.push(record);
+                        r
+                    }
+                    _ => mode::run_mode(&plan, &mut node, mode, repeat, index),
+                }
             };
             results.push(r);
         }
@@ -214,6 +266,8 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         profile_name: args.profile.clone(),
         profile: profile.clone(),
         load_kind: match (&profile.load, args.sweep) {
+            _ if args.soak.is_some() => "soak",
+            _ if args.chaos => "chaos",
             (_, true) => "sweep",
             (Load::Users { .. }, false) => "users",
             _ => "replay",
@@ -246,15 +300,24 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         }),
         modes: results.iter().map(|r| r.run.clone()).collect(),
         warnings,
+        soak: args.soak.as_ref().zip(soak_spec).map(|(s, spec)| s.record(soaked, spec)),
     };
-    let mut data =
-        RunData { manifest, requests: Vec::new(), cpu: Vec::new(), cpustat: Vec::new(), counters: Vec::new(), probes: Vec::new() };
+    let mut data = RunData {
+        manifest,
+        requests: Vec::new(),
+        cpu: Vec::new(),
+        cpustat: Vec::new(),
+        counters: Vec::new(),
+        probes: Vec::new(),
+        resources: Vec::new(),
+    };
     for r in results {
         data.requests.extend(r.requests);
         data.cpu.extend(r.cpu);
         data.cpustat.extend(r.cpustat);
         data.counters.extend(r.counters);
         data.probes.extend(r.probes);
+        data.resources.extend(r.resources);
     }
     if args.reference {
         // A reference directory holds exactly one run.

@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::config::{ExperimentFile, Load, Profile, SweepSpec};
+use super::chaos::{self, FaultAction};
+use super::config::{ChaosSpec, ExperimentFile, Load, Profile, SweepSpec};
 use super::search::{ProbeStats, Search, Verdict};
 use crate::deploy::{pin_current_thread, Mode, Target, Workload};
 use crate::load::{open_loop, replay, users, FrontDoor, Recorder, RequestRecord};
 use crate::node::client::Node;
 use crate::node::protocol::{Collected, UpRequest};
-use crate::results::{CounterRow, CpuSample, CpuStatSample, ModeRun, ProbeRow, RequestRow};
+use crate::results::{CounterRow, CpuSample, CpuStatSample, ModeRun, ProbeRow, RequestRow, ResourceSample};
 
 /// What every mode of a run shares.
+#[derive(Clone)]
 pub struct Plan<'a> {
     pub file: &'a ExperimentFile,
     pub workload: Workload,
@@ -30,9 +32,13 @@ pub struct Plan<'a> {
     pub system_cpus: Vec<usize>,
     pub load_cpus: Vec<usize>,
     pub sweep: Option<&'a SweepSpec>,
+    /// Faults under load after the sweep (`harness chaos`).
+    pub chaos: Option<&'a ChaosSpec>,
     pub trace: Option<&'a [motion::core::TraceEvent]>,
     /// Processes the node starts, or the cluster's pods.
     pub target: Target,
+    /// A soak's load instead of the profile's (`harness soak`).
+    pub soak: Option<super::soak::SoakLoad<'a>>,
 }
 
 pub struct ModeResult {
@@ -42,6 +48,9 @@ pub struct ModeResult {
     pub cpustat: Vec<CpuStatSample>,
     pub counters: Vec<CounterRow>,
     pub probes: Vec<ProbeRow>,
+    /// A soak's samples of every process's memory, descriptors, BPF map
+    /// entries and pool slots.
+    pub resources: Vec<ResourceSample>,
 }
 
 impl ModeResult {
@@ -62,6 +71,7 @@ impl ModeResult {
             cpustat: Vec::new(),
             counters: Vec::new(),
             probes: Vec::new(),
+            resources: Vec::new(),
         }
     }
 }
@@ -147,6 +157,10 @@ struct Loaded {
     /// Why the mode is not ok, if it is not.
     problem: Option<String>,
     flags: Vec<String>,
+    /// The highest rate a sweep's probe passed at.
+    saturation: Option<f64>,
+    /// Counters the driver read itself (a chaos run's leaked slots).
+    counters: Vec<CounterRow>,
 }
 
 pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_index: usize) -> ModeResult {
@@ -166,6 +180,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         cold_start_ms: p.knative.cold_start_ms.filter(|_| scale_to_zero),
         cpus: plan.system_cpus.clone(),
         target: plan.target,
+        resources_ms: plan.soak.map(|s| s.sample_ms),
     };
     let (door, components) = match node.up(up) {
         Ok(up) => up,
@@ -189,8 +204,14 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         }
     }
     let loaded = match (plan.sweep, &p.load) {
-        _ if tl.failure.is_some() => Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() },
-        (Some(spec), _) => sweep(plan, spec, &door, &mut tl, &bar),
+        _ if tl.failure.is_some() => {
+            Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new(), saturation: None, counters: Vec::new() }
+        }
+        _ if plan.soak.is_some() => soak(plan, plan.soak.as_ref().unwrap(), duration, &door, &mut tl, &bar),
+        (Some(spec), _) => match plan.chaos {
+            Some(faults) => chaos_run(plan, spec, faults, &door, &components, &mut tl, &bar),
+            None => sweep(plan, spec, &door, &mut tl, &bar),
+        },
         (None, Load::Users { increase_rate, think_ms, .. }) => {
             let load = users::UserLoad {
                 door: door.clone(),
@@ -209,7 +230,14 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
             wait(&bar, "load", duration);
             tl.close();
             let result = join(&bar, "draining", generator);
-            Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new() }
+            Loaded {
+                requests: rec.take(),
+                probes: Vec::new(),
+                problem: result.err(),
+                flags: Vec::new(),
+                saturation: None,
+                counters: Vec::new(),
+            }
         }
         (None, load @ (Load::MotionTrace { .. } | Load::ParkingBursts { .. })) => {
             let schedule = replay_schedule(plan, load);
@@ -223,7 +251,14 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
             });
             let result = join(&bar, "replay", generator);
             tl.close();
-            Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new() }
+            Loaded {
+                requests: rec.take(),
+                probes: Vec::new(),
+                problem: result.err(),
+                flags: Vec::new(),
+                saturation: None,
+                counters: Vec::new(),
+            }
         }
     };
     let failure = tl.failure.take();
@@ -233,7 +268,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
     flags.extend(loaded.flags);
     // A node that failed loses what it measured, not what the driver saw.
     let node_problem = failure.or_else(|| collected.as_ref().err().cloned()).map(|e| format!("failed: {e}"));
-    let Collected { phases, counters, processes, cpus, components } = collected.unwrap_or_default();
+    let Collected { phases, counters, processes, cpus, components, resources } = collected.unwrap_or_default();
 
     let mut run = ModeRun {
         repeat,
@@ -241,7 +276,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         mode: mode.name().into(),
         label: mode.label(plan.target).into(),
         status: String::new(),
-        users: if plan.sweep.is_some() { 0 } else { p.load.users_for(mode) },
+        users: if plan.sweep.is_some() || plan.soak.is_some() { 0 } else { p.load.users_for(mode) },
         phases,
         flags,
         components,
@@ -251,13 +286,17 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         loaded.requests.into_iter().map(|r| RequestRow { repeat, mode: name.clone(), phase: run.phase_at(r.time_s).into(), r }).collect();
     let cpu = processes.into_iter().map(|s| CpuSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
     let cpustat = cpus.into_iter().map(|s| CpuStatSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
+    let resources =
+        resources.into_iter().map(|s| ResourceSample { repeat, mode: name.clone(), phase: run.phase_at(s.time_s).into(), s }).collect();
     run.status = match (node_problem, loaded.problem) {
         _ if crate::stop::requested() => "cut short: interrupted".to_string(),
         (Some(problem), _) | (None, Some(problem)) => problem,
         (None, None) if requests.iter().any(|r| r.phase == run.headline_phase()) => "ok".into(),
         (None, None) => "failed: no request completed in the measured phase".into(),
     };
-    ModeResult { run, requests, cpu, cpustat, counters, probes: loaded.probes }
+    let mut counters = counters;
+    counters.extend(loaded.counters);
+    ModeResult { run, requests, cpu, cpustat, counters, probes: loaded.probes, resources }
 }
 
 /// The motion or parking requests of this run, on a relative timeline.
@@ -284,6 +323,18 @@ fn replay_schedule(plan: &Plan, load: &Load) -> Vec<replay::Scheduled> {
 /// Pause after a failed probe, outside every phase.
 const SETTLE_S: f64 = 2.0;
 
+/// An open-loop step of the sweep's kind (arrivals, sessions) at `rate`.
+fn sweep_step(spec: &SweepSpec, door: &FrontDoor, rate: f64, secs: f64, seed: u64) -> open_loop::Step {
+    open_loop::Step {
+        door: door.clone(),
+        rate,
+        duration: Duration::from_secs_f64(secs),
+        poisson: spec.arrivals == "poisson",
+        seed,
+        sessions: spec.sessions,
+    }
+}
+
 /// One open-loop step at `rate` for `secs`: its records, when its schedule
 /// began (seconds since the run started) and its send lags.
 fn step(
@@ -294,14 +345,7 @@ fn step(
     secs: f64,
     seed: u64,
 ) -> Result<(Vec<RequestRecord>, f64, Vec<f64>), String> {
-    let step = open_loop::Step {
-        door: door.clone(),
-        rate,
-        duration: Duration::from_secs_f64(secs),
-        poisson: spec.arrivals == "poisson",
-        seed,
-        sessions: spec.sessions,
-    };
+    let step = sweep_step(spec, door, rate, secs, seed);
     let rec = Recorder::new(plan.epoch);
     let r = rec.clone();
     let (start, lags) = spawn_load(&plan.load_cpus, move || async move { Ok(open_loop::run(&step, &r).await) })
@@ -315,7 +359,8 @@ fn step(
 /// Requests are kept for the warm-up and the common probe; every probe is
 /// summarized in a [`ProbeRow`].
 fn sweep(plan: &Plan, spec: &SweepSpec, door: &FrontDoor, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
-    let mut out = Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new() };
+    let mut out =
+        Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new(), saturation: None, counters: Vec::new() };
     bar.set_message("warm-up");
     tl.enter("warmup", Some(spec.start_rate));
     match step(plan, spec, door, spec.start_rate, plan.profile.warmup_s, plan.file.seed) {
@@ -368,6 +413,7 @@ fn sweep(plan: &Plan, spec: &SweepSpec, door: &FrontDoor, tl: &mut Timeline, bar
         }
         k += 1;
     }
+    out.saturation = search.pass;
     use super::search::Outcome;
     match search.outcome() {
         Outcome::Found { pass, fail } => out.flags.push(format!("saturation between {pass} and {fail} tasks/s")),
@@ -388,4 +434,127 @@ fn sweep(plan: &Plan, spec: &SweepSpec, door: &FrontDoor, tl: &mut Timeline, bar
         Outcome::Unfinished { .. } => {}
     }
     out
+}
+
+/// The sweep, then open-loop load at the chaos fraction of the saturation it
+/// found while the faults of [`chaos::plan`] are injected one by one, each
+/// in its own phase. Before the last - killing the front door - the load
+/// stops for `quiesce_s` and the SPRIGHT pools' slots in use are read: what
+/// is still held then has leaked.
+fn chaos_run(
+    plan: &Plan,
+    spec: &SweepSpec,
+    faults: &ChaosSpec,
+    door: &FrontDoor,
+    components: &[crate::results::ComponentInfo],
+    tl: &mut Timeline,
+    bar: &ProgressBar,
+) -> Loaded {
+    let mut out = sweep(plan, spec, door, tl, bar);
+    if out.problem.is_some() || tl.failure.is_some() || crate::stop::requested() {
+        return out;
+    }
+    let Some(saturation) = out.saturation else {
+        out.problem = Some("failed: the sweep found no rate to take a fraction of".into());
+        return out;
+    };
+    let rate = (faults.load_fraction * saturation).round().max(1.0);
+    let functions: Vec<String> = components.iter().filter(|c| c.group == "function").map(|c| c.name.clone()).collect();
+    let front_door = components.iter().find(|c| c.group == "gateway").map(|c| c.name.as_str());
+    let mut schedule = chaos::plan(faults, &functions, front_door);
+    let last = front_door.and_then(|_| schedule.pop());
+    let mut n = 0;
+    let mut run_faults = |tl: &mut Timeline, out: &mut Loaded, lead_in: &str, group: &[chaos::Fault], seed: u64| {
+        let total: f64 = faults.lead_s + group.iter().map(|f| chaos::window_s(f, faults)).sum::<f64>();
+        let step = sweep_step(spec, door, rate, total, seed);
+        let rec = Recorder::new(plan.epoch);
+        let r = rec.clone();
+        tl.enter(lead_in, Some(rate));
+        let generator = spawn_load(&plan.load_cpus, move || async move {
+            open_loop::run(&step, &r).await;
+            Ok(())
+        });
+        wait(bar, "lead-in", faults.lead_s);
+        for fault in group {
+            if tl.failure.is_some() || crate::stop::requested() {
+                break;
+            }
+            n += 1;
+            let label = fault.label(n);
+            tl.enter(&label, Some(rate));
+            if let Err(e) = tl.node.fault(&fault.target, fault.action) {
+                out.flags.push(format!("{label}: not injected: {e}"));
+            }
+            let window = chaos::window_s(fault, faults);
+            match fault.cont_after {
+                Some(after) => {
+                    wait(bar, fault.kind, after.as_secs_f64());
+                    if let Err(e) = tl.node.fault(&fault.target, FaultAction::Cont) {
+                        out.flags.push(format!("{label}: not continued: {e}"));
+                    }
+                    wait(bar, "recover", window - after.as_secs_f64());
+                }
+                None => wait(bar, fault.kind, window),
+            }
+        }
+        tl.close();
+        if let Err(e) = join(bar, "draining", generator) {
+            out.problem = Some(format!("failed: {e}"));
+        }
+        out.requests.extend(rec.take());
+    };
+    run_faults(tl, &mut out, "chaos lead-in", &schedule, plan.file.seed.wrapping_add(1000));
+    // No load: whatever a pool still holds after the request timeout leaked.
+    tl.enter("quiesce", None);
+    wait(bar, "quiesce", faults.quiesce_s);
+    match tl.node.pool_slots() {
+        Ok(pools) => out.counters.extend(pools.into_iter().map(|(pool, in_use)| CounterRow {
+            repeat: tl.repeat,
+            mode: tl.mode.name().into(),
+            phase: "quiesce".into(),
+            source: "runtime".into(),
+            scope: pool,
+            name: "pool_slots_in_use".into(),
+            value: in_use as f64,
+        })),
+        Err(e) => out.flags.push(format!("pool slots not read: {e}")),
+    }
+    tl.close();
+    if let Some(last) = last {
+        run_faults(tl, &mut out, "front door lead-in", std::slice::from_ref(&last), plan.file.seed.wrapping_add(2000));
+    }
+    out.flags.push(format!(
+        "chaos at {rate} tasks/s: {:.0}% of the highest rate its sweep passed ({saturation} tasks/s)",
+        faults.load_fraction * 100.0
+    ));
+    out
+}
+
+/// A soak: open-loop load at one rate - the profile's warm-up, then the
+/// soak itself for `duration` - and then [`super::soak::AFTER_LOAD`], a
+/// phase without load in which every slot must come back.
+fn soak(plan: &Plan, s: &super::soak::SoakLoad, duration: f64, door: &FrontDoor, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
+    let step = open_loop::Step {
+        door: door.clone(),
+        rate: s.rate,
+        duration: Duration::from_secs_f64(plan.profile.warmup_s + duration),
+        poisson: s.spec.arrivals == "poisson",
+        seed: plan.file.seed,
+        sessions: s.spec.sessions,
+    };
+    let rec = Recorder::new(plan.epoch);
+    let r = rec.clone();
+    tl.enter("warmup", Some(s.rate));
+    let generator = spawn_load(&plan.load_cpus, move || async move {
+        open_loop::run(&step, &r).await;
+        Ok(())
+    });
+    wait(bar, "warm-up", plan.profile.warmup_s);
+    tl.enter("measure", Some(s.rate));
+    // Until the schedule ends and every request it sent is answered.
+    let result = join(bar, "soak", generator);
+    tl.enter(super::soak::AFTER_LOAD, None);
+    wait(bar, "after load", s.after_load_s);
+    tl.close();
+    Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new(), saturation: None, counters: Vec::new() }
 }

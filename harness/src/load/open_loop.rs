@@ -105,6 +105,9 @@ pub async fn run(step: &Step, rec: &Recorder) -> (Instant, Vec<f64>) {
         n += 1;
         let (client, rec, door) = (client.clone(), rec.clone(), step.door.clone());
         let cookie = format!("shop_session=open{}.USD", n % step.sessions.max(1) as u64);
+        // Finished tasks go now: a long step (a soak) would otherwise hold
+        // every one of them until its end.
+        while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
             let mut from = intended;
             for (kind, method, path, body) in mix_task(n) {

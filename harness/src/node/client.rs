@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Collected, NodeFacts, Reply, Request, UpRequest};
+use super::protocol::{self, Collected, FaultAction, NodeFacts, Reply, Request, UpRequest};
 use crate::load::FrontDoor;
 use crate::results::ComponentInfo;
 
@@ -196,6 +196,22 @@ impl Node {
         }
     }
 
+    /// Injects `fault` into the mode's process `target`.
+    pub fn fault(&mut self, target: &str, fault: FaultAction) -> Result<(), String> {
+        match self.call(&Request::Fault { target: target.into(), fault })? {
+            Reply::Done => Ok(()),
+            other => self.unexpected(other),
+        }
+    }
+
+    /// Slots in use per SPRIGHT pool of the mode that is up.
+    pub fn pool_slots(&mut self) -> Result<Vec<(String, u64)>, String> {
+        match self.call(&Request::PoolSlots)? {
+            Reply::PoolSlots { pools } => Ok(pools),
+            other => self.unexpected(other),
+        }
+    }
+
     pub fn start_perf(&mut self) -> Result<(), String> {
         match self.call(&Request::StartPerf)? {
             Reply::Done => Ok(()),
@@ -216,6 +232,7 @@ impl Node {
         }
         c.processes.iter_mut().for_each(|r| r.time_s += shift);
         c.cpus.iter_mut().for_each(|r| r.time_s += shift);
+        c.resources.iter_mut().for_each(|r| r.time_s += shift);
         Ok(c)
     }
 }

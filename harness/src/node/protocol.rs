@@ -7,12 +7,14 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::collect::resources::ResourceRow;
 use crate::collect::sampler::{CpuRow, CpuStatRow};
 pub use crate::deploy::Target;
+pub use crate::experiment::chaos::FaultAction;
 use crate::results::{ComponentInfo, CounterRow, Phase};
 
 /// The bumped version of an incompatible change; a node refuses another.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -30,6 +32,12 @@ pub enum Request {
     Close,
     /// Opens perf counters on every thread of the system under test.
     StartPerf,
+    /// Injects a fault into the process named `target` (a component of the
+    /// mode that is up, found by name under its current pid).
+    Fault { target: String, fault: FaultAction },
+    /// Slots in use in each SPRIGHT pool of the mode, read from the pools
+    /// themselves (none for the other modes).
+    PoolSlots,
     /// Stops sampling, tears the deployment down, returns what was collected.
     Down,
 }
@@ -51,6 +59,10 @@ pub struct UpRequest {
     /// Where the mode runs: processes the node starts, or the Kubernetes
     /// cluster's pods (the address's port is then the Service's node port).
     pub target: Target,
+    /// A soak: sample every process's memory, descriptors and BPF map
+    /// entries, and the runtime's pool slots in use, this often.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources_ms: Option<u64>,
 }
 
 /// The machine a node runs on, as the manifest records it.
@@ -78,6 +90,9 @@ pub struct Collected {
     pub cpus: Vec<CpuStatRow>,
     /// Every process of the system under test the node saw, cold starts included.
     pub components: Vec<ComponentInfo>,
+    /// With [`UpRequest::resources_ms`]: every process at every sample.
+    #[serde(default)]
+    pub resources: Vec<ResourceRow>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,6 +116,10 @@ pub enum Reply {
         t_s: f64,
     },
     Done,
+    /// `(pool, slots in use)` per SPRIGHT pool.
+    PoolSlots {
+        pools: Vec<(String, u64)>,
+    },
     Down(Box<Collected>),
     Error {
         message: String,

@@ -12,10 +12,11 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Collected, NodeFacts, Reply, Request, Target, UpRequest};
+use super::protocol::{self, Collected, FaultAction, NodeFacts, Reply, Request, Target, UpRequest};
 use crate::collect::attribution::Registry;
 use crate::collect::ebpf::AuditProbe;
 use crate::collect::perf::PerfCounters;
+use crate::collect::resources::ResourceSampler;
 use crate::collect::sampler::Sampler;
 use crate::deploy::cluster::ClusterDeployment;
 use crate::deploy::{pin_current_thread, Binaries, Component, Deployment, Mode, Options, Workload};
@@ -80,6 +81,8 @@ struct Session {
 struct ModeSession {
     deployment: Running,
     timeline: Timeline,
+    /// A soak's memory, descriptor, map and pool sampler.
+    resources: Option<ResourceSampler>,
 }
 
 /// A mode's deployment, wherever it runs.
@@ -132,6 +135,13 @@ impl Node {
             Request::Enter { label, offered } => Ok(Reply::Mark { t_s: s.timeline()?.enter(&label, offered) }),
             Request::Close => Ok(Reply::Mark { t_s: s.timeline()?.close() }),
             Request::StartPerf => s.start_perf(),
+            Request::Fault { target, fault } => s.fault(&target, fault),
+            Request::PoolSlots => Ok(Reply::PoolSlots {
+                pools: match s.mode.as_ref().map(|m| &m.deployment) {
+                    Some(Running::Processes(d)) => d.pool_slots_in_use(),
+                    _ => Vec::new(),
+                },
+            }),
             Request::Down => s.down(),
         }
     }
@@ -196,6 +206,7 @@ impl Session {
         let components = deployment.components();
         let registry = Registry::new(components.iter().map(|c| (c.pid, c.name.clone(), c.role.name().to_string())), std::process::id());
         let sampler = Sampler::start(registry.clone(), self.sample, self.epoch);
+        let resources = up.resources_ms.map(|ms| ResourceSampler::start(registry.clone(), Duration::from_millis(ms.max(1)), self.epoch));
         // The pods' containers do not write (de)serialization counters (no
         // shared directory with this node): not collected, rather than zero.
         let wire_dir = (up.target == Target::Processes).then(|| self.wire_dir.0.clone());
@@ -210,7 +221,7 @@ impl Session {
             counters: Vec::new(),
         };
         let (addr, host) = deployment.front_door();
-        self.mode = Some(ModeSession { deployment, timeline });
+        self.mode = Some(ModeSession { deployment, timeline, resources });
         let components = components.into_iter().map(|c| ComponentInfo { name: c.name, group: c.role.name().into(), pid: c.pid }).collect();
         Ok(Reply::Up { addr, host, components })
     }
@@ -227,9 +238,47 @@ impl Session {
         Ok(Reply::Done)
     }
 
+    /// Signals the mode's process `target` - looked up now, so a function
+    /// its control plane restarted is found under its new pid.
+    fn fault(&mut self, target: &str, fault: FaultAction) -> Result<Reply, String> {
+        let mode = self.mode.as_mut().ok_or("no mode is up")?;
+        let Running::Processes(d) = &mut mode.deployment else {
+            return Err("faults are injected into processes the node started, not into the cluster's pods".into());
+        };
+        let pid = d.pid_of(target).ok_or_else(|| format!("no running process {target:?} in this mode"))?;
+        let signal = |sig| {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+            unsafe { libc::kill(pid as i32, sig) }
+        };
+        match fault {
+            FaultAction::Kill => signal(libc::SIGKILL),
+            FaultAction::Stop => signal(libc::SIGSTOP),
+            FaultAction::Cont => signal(libc::SIGCONT),
+            FaultAction::Slow { run_ms, stop_ms, secs } => {
+                std::thread::Builder::new()
+                    .name("fault-slow".into())
+                    .spawn(move || {
+                        let end = Instant::now() + Duration::from_secs_f64(secs);
+                        while Instant::now() < end {
+                            // SAFETY: as above; the last step always continues the process.
+                            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+                            std::thread::sleep(Duration::from_millis(stop_ms));
+                            // SAFETY: as above.
+                            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+                            std::thread::sleep(Duration::from_millis(run_ms));
+                        }
+                    })
+                    .map_err(|e| format!("cannot start the slow-down thread: {e}"))?;
+                0
+            }
+        };
+        Ok(Reply::Done)
+    }
+
     fn down(&mut self) -> Result<Reply, String> {
-        let ModeSession { mut deployment, timeline } = self.mode.take().ok_or("no mode is up")?;
+        let ModeSession { mut deployment, timeline, resources } = self.mode.take().ok_or("no mode is up")?;
         let samples = timeline.sampler.stop();
+        let resources = resources.map(ResourceSampler::stop).unwrap_or_default();
         deployment.down();
         let components = timeline
             .collectors
@@ -245,6 +294,7 @@ impl Session {
             processes: samples.processes,
             cpus: samples.cpus,
             components,
+            resources,
         })))
     }
 }

@@ -1,7 +1,9 @@
 //! Reports from a run directory: statistics, `summary.md` and figures.
 
+pub mod chaos;
 pub mod estimate;
 pub mod figures;
+pub mod soak;
 pub mod stats;
 pub mod summary;
 

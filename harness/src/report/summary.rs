@@ -32,7 +32,7 @@ const CPU_HEADLINE_SHORT: &str = "headline CPU-s (kernel included)";
 pub fn headline_table(data: &RunData, stats: &[ModeStats]) -> String {
     let modes = by_mode(data, stats);
     let mut t = String::new();
-    if data.manifest.load_kind == "sweep" {
+    if data.manifest.has_sweep() {
         let rate = data.manifest.profile.sweep.as_ref().map_or(0.0, |s| s.start_rate);
         let _ = writeln!(
             t,
@@ -343,7 +343,7 @@ fn ratio_rows(data: &RunData, modes: &[ModeRepeats]) -> Vec<[String; 4]> {
     };
     let cpu: fn(&ModeStats) -> f64 = ModeStats::cpu_per_1000;
     let p99: fn(&ModeStats) -> f64 = |s| s.latency_all.p99_ms;
-    let sweep = data.manifest.load_kind == "sweep";
+    let sweep = data.manifest.has_sweep();
     let at = if sweep { "at the common offered rate (same load for every mode)" } else { "at each mode's own load in this run" };
     let mut rows = Vec::new();
     if sweep {
@@ -540,8 +540,9 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     } else {
         "**unpinned run, no eBPF collector**: every CPU's busy time (`/proc/stat`) less the harness process's own CPU time, so the load generator's kernel work is included"
     };
-    let headline_phase = if m.load_kind == "sweep" { "the probe at the common offered rate" } else { "the measured phase" };
+    let headline_phase = if m.has_sweep() { "the probe at the common offered rate" } else { "the measured phase" };
     let _ = writeln!(out, "\nOver {headline_phase}. CPU-s / 1000 requests is {cpu_note}. On one machine over loopback each side's kernel also processes the receive of what it sends, so the system's CPUs carry the receive work of its responses and the generator's CPU that of its requests.\n");
+    out.push_str(&super::soak::section(data));
     let _ = writeln!(out, "## Ratios\n\n| claim | paper | measured here | note |\n|---|---|---|---|");
     for [claim, paper, ours, note] in ratio_rows(data, &modes) {
         let _ = writeln!(out, "| {claim} | {paper} | {ours} | {note} |");
@@ -551,9 +552,13 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
         out.push_str(&paper_table(&modes));
         let _ = writeln!(out, "\nThe paper's cores are at its loads (~5 500 req/s for SPRIGHT, about a sixth of that for Knative): compare cores only with the load beside them; CPU per request compares across loads, though a system's cost per request also changes with load.\n");
     }
-    if m.load_kind == "sweep" {
+    if m.has_sweep() {
         out.push('\n');
         out.push_str(&sweep_section(data, &modes));
+    }
+    if let Some(chaos) = super::chaos::section(data) {
+        out.push('\n');
+        out.push_str(&chaos);
     }
     let _ = writeln!(out, "\n## Every run: throughput, latency and CPU\n");
     out.push_str(&runs_table(stats, m.two_nodes.is_some()));

@@ -22,7 +22,7 @@ fn estimate(m: &ModeRepeats, keep: impl Fn(&ModeStats) -> bool, f: impl Fn(&Mode
 
 /// What the headline numbers were measured over.
 fn phase_note(data: &RunData) -> String {
-    if data.manifest.load_kind == "sweep" {
+    if data.manifest.has_sweep() {
         let rate = data.manifest.profile.sweep.as_ref().map_or(0.0, |s| s.start_rate);
         format!("at the sweep's common rate ({rate} tasks/s)")
     } else {

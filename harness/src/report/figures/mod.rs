@@ -12,8 +12,10 @@ mod axes;
 mod bars;
 mod canvas;
 mod cdf;
+mod chaos;
 mod chart;
 mod legend;
+mod soak;
 mod style;
 mod sweep;
 mod timeline;
@@ -144,10 +146,22 @@ pub fn draw_all(data: &RunData, stats: &[ModeStats], dir: &Path) -> Result<Vec<S
             figures.push(("headline".into(), Figure::Bars(b)));
         }
     }
-    if data.manifest.load_kind == "sweep" {
+    if data.manifest.has_sweep() {
         let [tput, p99] = sweep::charts(data, stats);
         figures.push(("sweep_throughput".into(), Figure::Chart(tput)));
         figures.push(("sweep_p99".into(), Figure::Chart(p99)));
+    }
+    for run in data.manifest.modes.iter().filter(|_| data.manifest.soak.is_some()) {
+        if let Some(c) = soak::chart(data, run) {
+            figures.push((format!("soak_{}", run.mode), Figure::Chart(c)));
+        }
+    }
+    if data.manifest.load_kind == "chaos" {
+        for (i, run) in data.manifest.modes.iter().enumerate() {
+            if let Some(c) = chaos::chart(data, run, i) {
+                figures.push((format!("chaos_{}", run.mode), Figure::Chart(c)));
+            }
+        }
     }
     if data.counters.iter().any(|c| c.source == "ebpf") {
         figures.push(("audit".into(), Figure::Bars(audit::audit(data, stats))));

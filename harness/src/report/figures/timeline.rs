@@ -22,7 +22,7 @@ const DODGED: &str = "modes are drawn a few pixels apart so equal values stay vi
 const POINTS: usize = 6000;
 
 /// The idle and warm-up windows of `run`, relative to its load's start.
-fn bands(run: &ModeRun) -> Vec<Band> {
+pub(super) fn bands(run: &ModeRun) -> Vec<Band> {
     let t0 = run.load_from_s();
     run.phases
         .iter()
@@ -79,7 +79,7 @@ fn bin_width(base: f64, span: f64, max: f64) -> f64 {
 /// `x` when `len` is 0 - into bins of `bw` over `[lo, hi]`, divided by the
 /// time each bin covers. A bin less than half covered is dropped, unless
 /// `keep_partial` and something fell in it (a burst at the very end).
-fn rate_bins(items: impl Iterator<Item = (f64, f64, f64)>, (lo, hi): (f64, f64), bw: f64, keep_partial: bool) -> Vec<(f64, f64)> {
+pub fn rate_bins(items: impl Iterator<Item = (f64, f64, f64)>, (lo, hi): (f64, f64), bw: f64, keep_partial: bool) -> Vec<(f64, f64)> {
     let k0 = (lo / bw).floor() as i64;
     let k1 = (hi / bw).ceil() as i64;
     let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
@@ -172,7 +172,7 @@ pub fn fig9(data: &RunData) -> Chart {
     c.bands = runs.first().map(|r| bands(r)).unwrap_or_default();
     c.legend.title = Some("mode".into());
     c.notes.push(DODGED.into());
-    if data.manifest.load_kind == "sweep" {
+    if data.manifest.has_sweep() {
         c.notes.push("up to the end of the sweep's common-rate step: its probes keep no per-request rows (see sweep_throughput)".into());
     }
     c
