@@ -56,7 +56,7 @@ impl Session {
 
     fn hello(&mut self) {
         let reply =
-            self.call(json!({"op": "hello", "version": 2, "collectors": ["procfs", "interrupts"], "sample_ms": 100, "collector_cpus": []}));
+            self.call(json!({"op": "hello", "version": 3, "collectors": ["procfs", "interrupts"], "sample_ms": 100, "collector_cpus": []}));
         assert_eq!(reply["reply"], "hello", "{reply}");
         assert!(reply["facts"]["cores"].as_u64().unwrap() >= 1, "{reply}");
         assert!(!reply["facts"]["kernel"].as_str().unwrap().is_empty(), "{reply}");
