@@ -414,6 +414,19 @@ impl Table<'_> {
 }
 
 impl RunData {
+    /// A run with its manifest and no rows yet.
+    pub fn empty(manifest: Manifest) -> Self {
+        Self {
+            manifest,
+            requests: Vec::new(),
+            cpu: Vec::new(),
+            cpustat: Vec::new(),
+            counters: Vec::new(),
+            probes: Vec::new(),
+            resources: Vec::new(),
+        }
+    }
+
     /// Writes the run directory: manifest and parquet tables, plus CSV
     /// copies when `csv` (not for committed reference runs).
     pub fn write(&self, dir: &Path, csv: bool) -> Result<(), String> {
@@ -522,15 +535,7 @@ impl RunData {
         let path = dir.join("manifest.yaml");
         let text = std::fs::read_to_string(&path).map_err(|e| err(path.display(), e))?;
         let manifest: Manifest = serde_norway::from_str(&text).map_err(|e| err(path.display(), e))?;
-        let mut data = Self {
-            manifest,
-            requests: Vec::new(),
-            cpu: Vec::new(),
-            cpustat: Vec::new(),
-            counters: Vec::new(),
-            probes: Vec::new(),
-            resources: Vec::new(),
-        };
+        let mut data = Self::empty(manifest);
         if let Some(df) = read_frame(dir, "requests")? {
             let t = Table { name: "requests", df: &df };
             let (rep, mode, phase, req) = (t.usizes("repeat")?, t.texts("mode")?, t.texts("phase")?, t.texts("request")?);

@@ -388,9 +388,14 @@ impl Deployment {
         }
     }
 
+    /// Pids of the gateways / control planes the harness started and still holds.
+    fn control_planes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.children.iter().filter(|(c, ch)| c.role == Role::Gateway && ch.is_some()).map(|(c, _)| c.pid)
+    }
+
     /// Slots in use per pool of the SPRIGHT control planes this deployment runs.
     pub fn pool_slots_in_use(&self) -> Vec<(String, u64)> {
-        self.children.iter().filter(|(c, ch)| c.role == Role::Gateway && ch.is_some()).flat_map(|(c, _)| pools_of(c.pid)).collect()
+        self.control_planes().flat_map(pools_of).collect()
     }
 
     /// The pid of the running process named `name`, looked up now: one the
@@ -400,9 +405,7 @@ impl Deployment {
         if let Some((c, Some(child))) = self.children.iter_mut().find(|(c, child)| c.name == name && child.is_some()) {
             return matches!(child.try_wait(), Ok(None)).then_some(c.pid);
         }
-        let control_planes: Vec<u32> =
-            self.children.iter().filter(|(c, ch)| c.role == Role::Gateway && ch.is_some()).map(|(c, _)| c.pid).collect();
-        control_planes.into_iter().flat_map(testkit::children_of).find(|&pid| function_name(pid) == name)
+        self.control_planes().flat_map(testkit::children_of).find(|&pid| function_name(pid) == name)
     }
 
     pub fn components(&self) -> Vec<Component> {

@@ -139,16 +139,18 @@ pub fn fault_phases(phases: &[Phase]) -> Vec<&Phase> {
 /// A second counts as recovered when every request sent in it was answered
 /// without error within `recovered_ms`; recovery is the time from the fault
 /// to the start of the first such second (searched in steps of 100 ms).
-pub fn outcomes(requests: &[RequestRecord], phases: &[Phase], recovered_ms: f64) -> Vec<FaultOutcome> {
-    let faults = fault_phases(phases);
+pub fn outcomes<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>, phases: &[Phase], recovered_ms: f64) -> Vec<FaultOutcome> {
+    // Sorted by send time once: each recovery step is then a slice.
+    let mut requests: Vec<&RequestRecord> = requests.into_iter().collect();
+    requests.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
     let mut down_since: Option<String> = None;
-    faults
+    fault_phases(phases)
         .iter()
         .map(|f| {
             let at = f.from_s;
             let end = f.to_s;
             let mut o = FaultOutcome { label: f.label.clone(), ..Default::default() };
-            for r in requests {
+            for r in &requests {
                 let answered = r.time_s + r.latency_us / 1e6;
                 if r.time_s <= at && answered > at {
                     o.in_flight += 1;
@@ -161,7 +163,7 @@ pub fn outcomes(requests: &[RequestRecord], phases: &[Phase], recovered_ms: f64)
                     *o.after_outcomes.entry(outcome_class(r.status)).or_default() += 1;
                 }
             }
-            o.recovery_s = recovery(requests, at, end, recovered_ms);
+            o.recovery_s = recovery(&requests, at, end, recovered_ms);
             o.down_since = down_since.clone();
             if o.recovery_s.is_none() && down_since.is_none() {
                 down_since = Some(f.label.clone());
@@ -171,11 +173,14 @@ pub fn outcomes(requests: &[RequestRecord], phases: &[Phase], recovered_ms: f64)
         .collect()
 }
 
-fn recovery(requests: &[RequestRecord], at: f64, end: f64, recovered_ms: f64) -> Option<f64> {
+/// `sorted`: by send time.
+fn recovery(sorted: &[&RequestRecord], at: f64, end: f64, recovered_ms: f64) -> Option<f64> {
+    let good = |r: &&RequestRecord| !super::search::is_error(r.status) && r.latency_us / 1e3 <= recovered_ms;
     let mut t = at;
     while t + 1.0 <= end {
-        let window: Vec<&RequestRecord> = requests.iter().filter(|r| r.time_s >= t && r.time_s < t + 1.0).collect();
-        let good = |r: &&RequestRecord| !super::search::is_error(r.status) && r.latency_us / 1e3 <= recovered_ms;
+        let from = sorted.partition_point(|r| r.time_s < t);
+        let to = sorted.partition_point(|r| r.time_s < t + 1.0);
+        let window = &sorted[from..to];
         if !window.is_empty() && window.iter().all(good) {
             return Some(t - at);
         }

@@ -302,15 +302,7 @@ pub fn run(args: &Args) -> Result<Outcome, String> {
         warnings,
         soak: args.soak.as_ref().zip(soak_spec).map(|(s, spec)| s.record(soaked, spec)),
     };
-    let mut data = RunData {
-        manifest,
-        requests: Vec::new(),
-        cpu: Vec::new(),
-        cpustat: Vec::new(),
-        counters: Vec::new(),
-        probes: Vec::new(),
-        resources: Vec::new(),
-    };
+    let mut data = RunData::empty(manifest);
     for r in results {
         data.requests.extend(r.requests);
         data.cpu.extend(r.cpu);

@@ -41,6 +41,7 @@ pub struct Plan<'a> {
     pub soak: Option<super::soak::SoakLoad<'a>>,
 }
 
+#[derive(Default)]
 pub struct ModeResult {
     pub run: ModeRun,
     pub requests: Vec<RequestRow>,
@@ -66,12 +67,7 @@ impl ModeResult {
                 status: why,
                 ..Default::default()
             },
-            requests: Vec::new(),
-            cpu: Vec::new(),
-            cpustat: Vec::new(),
-            counters: Vec::new(),
-            probes: Vec::new(),
-            resources: Vec::new(),
+            ..Default::default()
         }
     }
 }
@@ -151,6 +147,7 @@ impl Timeline<'_> {
 }
 
 /// How the load part of a mode went.
+#[derive(Default)]
 struct Loaded {
     requests: Vec<RequestRecord>,
     probes: Vec<ProbeRow>,
@@ -204,9 +201,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
         }
     }
     let loaded = match (plan.sweep, &p.load) {
-        _ if tl.failure.is_some() => {
-            Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new(), saturation: None, counters: Vec::new() }
-        }
+        _ if tl.failure.is_some() => Loaded::default(),
         _ if plan.soak.is_some() => soak(plan, plan.soak.as_ref().unwrap(), duration, &door, &mut tl, &bar),
         (Some(spec), _) => match plan.chaos {
             Some(faults) => chaos_run(plan, spec, faults, &door, &components, &mut tl, &bar),
@@ -230,14 +225,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
             wait(&bar, "load", duration);
             tl.close();
             let result = join(&bar, "draining", generator);
-            Loaded {
-                requests: rec.take(),
-                probes: Vec::new(),
-                problem: result.err(),
-                flags: Vec::new(),
-                saturation: None,
-                counters: Vec::new(),
-            }
+            Loaded { requests: rec.take(), problem: result.err(), ..Default::default() }
         }
         (None, load @ (Load::MotionTrace { .. } | Load::ParkingBursts { .. })) => {
             let schedule = replay_schedule(plan, load);
@@ -251,14 +239,7 @@ pub fn run_mode(plan: &Plan, node: &mut Node, mode: Mode, repeat: usize, mode_in
             });
             let result = join(&bar, "replay", generator);
             tl.close();
-            Loaded {
-                requests: rec.take(),
-                probes: Vec::new(),
-                problem: result.err(),
-                flags: Vec::new(),
-                saturation: None,
-                counters: Vec::new(),
-            }
+            Loaded { requests: rec.take(), problem: result.err(), ..Default::default() }
         }
     };
     let failure = tl.failure.take();
@@ -359,8 +340,7 @@ fn step(
 /// Requests are kept for the warm-up and the common probe; every probe is
 /// summarized in a [`ProbeRow`].
 fn sweep(plan: &Plan, spec: &SweepSpec, door: &FrontDoor, tl: &mut Timeline, bar: &ProgressBar) -> Loaded {
-    let mut out =
-        Loaded { requests: Vec::new(), probes: Vec::new(), problem: None, flags: Vec::new(), saturation: None, counters: Vec::new() };
+    let mut out = Loaded::default();
     bar.set_message("warm-up");
     tl.enter("warmup", Some(spec.start_rate));
     match step(plan, spec, door, spec.start_rate, plan.profile.warmup_s, plan.file.seed) {
@@ -556,5 +536,5 @@ fn soak(plan: &Plan, s: &super::soak::SoakLoad, duration: f64, door: &FrontDoor,
     tl.enter(super::soak::AFTER_LOAD, None);
     wait(bar, "after load", s.after_load_s);
     tl.close();
-    Loaded { requests: rec.take(), probes: Vec::new(), problem: result.err(), flags: Vec::new(), saturation: None, counters: Vec::new() }
+    Loaded { requests: rec.take(), problem: result.err(), ..Default::default() }
 }

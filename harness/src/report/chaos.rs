@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::experiment::chaos::{outcomes, FaultOutcome};
-use crate::load::RequestRecord;
 use crate::results::{ModeRun, RunData};
 
 /// Each run's fault outcomes, in the manifest's order.
@@ -17,9 +16,8 @@ pub fn mode_outcomes(data: &RunData) -> Vec<(&ModeRun, Vec<FaultOutcome>)> {
         .modes
         .iter()
         .map(|run| {
-            let requests: Vec<RequestRecord> =
-                data.requests.iter().filter(|r| r.mode == run.mode && r.repeat == run.repeat).map(|r| r.r.clone()).collect();
-            (run, outcomes(&requests, &run.phases, spec.recovered_ms))
+            let requests = data.requests.iter().filter(|r| r.mode == run.mode && r.repeat == run.repeat).map(|r| &r.r);
+            (run, outcomes(requests, &run.phases, spec.recovered_ms))
         })
         .filter(|(_, o)| !o.is_empty())
         .collect()

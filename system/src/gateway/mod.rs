@@ -155,10 +155,8 @@ impl Gateway {
     pub fn resend_if_sent(&self, d: &Descriptor) -> bool {
         let dst = d.destination();
         let Some(c) = self.chain(dst.chain) else { return false };
-        let still_sent = d.slot < c.pool.slot_count()
-            && c.pool.state(d.slot) == (SlotState::InUse, d.gen)
-            && c.pool.holder(d.slot) == Holder::Sent(dst.function);
-        still_sent && c.tx.send(&Descriptor::new(dst, d.slot, d.gen).resent()).is_ok()
+        c.pool.is_sent_to(SlotRef { index: d.slot, gen: d.gen }, dst.function)
+            && c.tx.send(&Descriptor::new(dst, d.slot, d.gen).resent()).is_ok()
     }
 
     /// A recalled slot is the gateway's: answer its request or free it.

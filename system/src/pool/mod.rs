@@ -376,14 +376,18 @@ impl Pool {
             .collect()
     }
 
+    /// Whether `slot` (this generation) is on its way to `f` now: one read
+    /// of its state word.
+    pub fn is_sent_to(&self, slot: SlotRef, f: FunctionId) -> bool {
+        slot.index < self.slots && {
+            let w = StateWord(self.slot_header(slot.index).state.load(Ordering::Acquire));
+            w.gen() == slot.gen && w.state() != SlotState::Free && w.holder() == Holder::Sent(f)
+        }
+    }
+
     /// Slots on their way to `f` now.
     pub fn sent_to(&self, f: FunctionId) -> Vec<SlotRef> {
-        (0..self.slots)
-            .filter_map(|index| {
-                let w = StateWord(self.slot_header(index).state.load(Ordering::Acquire));
-                (w.state() != SlotState::Free && w.holder() == Holder::Sent(f)).then_some(SlotRef { index, gen: w.gen() })
-            })
-            .collect()
+        (0..self.slots).map(|index| SlotRef { index, gen: self.state(index).1 }).filter(|&slot| self.is_sent_to(slot, f)).collect()
     }
 
     /// [`Self::recall`] for one slot; its state if it was recalled.
