@@ -140,44 +140,60 @@ int audit_sock_recv(struct tp_sock_length *ctx)
 	return 0;
 }
 
-/* The current task is still the one switching out. */
-/* The task now on this CPU and its runtime when it was switched in. */
-struct switched_in {
-	__u32 pid;
-	__u64 runtime;
-};
-
+/* Each thread's se.sum_exec_runtime when the probe last saw it (switched in
+ * or out). Keyed by thread, not by CPU: a thread's slices add up to its
+ * runtime whatever the order in which the CPUs' switches are traced. (A
+ * per-CPU "who was switched in here" record lost whole slices: in about one
+ * run in twenty under contention a thread switched out on a CPU whose last
+ * traced switch-in was another thread's.) An entry is dropped at the
+ * thread's final switch (TASK_DEAD); the idle threads (pid 0 on every CPU)
+ * are not tracked. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct switched_in);
-} audit_switched_in SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);   /* pid (thread id) */
+	__type(value, __u64); /* its se.sum_exec_runtime then */
+} audit_runtime_seen SEC(".maps");
+
+#define TASK_DEAD 0x80
 
 /* tp_btf/sched_switch: (bool preempt, struct task_struct *prev,
  * struct task_struct *next, unsigned int prev_state). The current task is
- * still prev, the one switching out. Its slice's length is the growth of
- * its se.sum_exec_runtime since it was switched in - the scheduler's own
+ * still prev, the one switching out. What it ran is the growth of its
+ * se.sum_exec_runtime since the probe last saw it - the scheduler's own
  * runtime, updated just before this tracepoint: to the nanosecond, time
  * stolen by the hypervisor left out (PARAVIRT_TIME_ACCOUNTING), interrupt
- * work done while it ran included (no IRQ_TIME_ACCOUNTING). The sum of a
- * process's slices is its exact CPU time, threads and processes that
- * exited included, where procfs reports whole 10 ms clock ticks. The first
- * switch after loading only records the incoming task. */
+ * work done while it ran included (no IRQ_TIME_ACCOUNTING). The sum over a
+ * process's switch-outs is its exact CPU time since the probe first saw
+ * each of its threads, threads and processes that exited included, where
+ * procfs reports whole 10 ms clock ticks. A thread running when the probe
+ * was loaded counts from its first switch-out (that slice is not
+ * counted); one that starts later counts from its fork. */
 SEC("tp_btf/sched_switch")
 int audit_switch(__u64 *ctx)
 {
 	struct task_struct *prev = (struct task_struct *)ctx[1];
 	struct task_struct *next = (struct task_struct *)ctx[2];
-	__u32 zero = 0;
+	unsigned int prev_state = (unsigned int)ctx[3];
+	__u32 prev_pid = prev->pid, next_pid = next->pid;
 	__u64 ran = 0;
-	struct switched_in *in = bpf_map_lookup_elem(&audit_switched_in, &zero);
 
-	if (in) {
-		if (in->pid == (__u32)prev->pid && prev->se.sum_exec_runtime >= in->runtime)
-			ran = prev->se.sum_exec_runtime - in->runtime;
-		in->pid = next->pid;
-		in->runtime = next->se.sum_exec_runtime;
+	if (prev_pid != 0) {
+		__u64 now = prev->se.sum_exec_runtime;
+		__u64 *seen = bpf_map_lookup_elem(&audit_runtime_seen, &prev_pid);
+
+		if (seen && now >= *seen)
+			ran = now - *seen;
+		if (prev_state & TASK_DEAD)
+			bpf_map_delete_elem(&audit_runtime_seen, &prev_pid);
+		else
+			bpf_map_update_elem(&audit_runtime_seen, &prev_pid, &now, BPF_ANY);
+	}
+	if (next_pid != 0) {
+		__u64 next_runtime = next->se.sum_exec_runtime;
+
+		/* First sight of this thread: count from here. */
+		bpf_map_update_elem(&audit_runtime_seen, &next_pid, &next_runtime, BPF_NOEXIST);
 	}
 	count(AUDIT_SWITCH_OUT, ran);
 	return 0;
@@ -204,8 +220,11 @@ int audit_fork(__u64 *ctx)
 {
 	struct task_struct *child = (struct task_struct *)ctx[1];
 	__u32 pid = child->pid;
+	__u64 runtime = 0;
 	__u32 parent;
 
+	/* Every new thread counts from its start, whichever CPU runs it. */
+	bpf_map_update_elem(&audit_runtime_seen, &pid, &runtime, BPF_ANY);
 	if (pid != (__u32)child->tgid)
 		return 0;
 	parent = bpf_get_current_pid_tgid() >> 32;

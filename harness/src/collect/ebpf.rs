@@ -316,39 +316,85 @@ pub(super) mod tests {
         assert_eq!(probe.parents().get(&child), Some(&std::process::id()), "the fork of {child} is recorded");
     }
 
-    /// A child that spins until it has used 30 ms of CPU: its on-CPU time,
-    /// the sum of its slices, is at least that and at most the wall time
-    /// it lived.
+    /// Three children that each spin until they have used 60 ms of CPU,
+    /// all at once: more of them than this machine has CPUs, so they are
+    /// preempted and move between CPUs. Each one's on-CPU time, the sum of
+    /// its slices, is at least what it spun and at most the wall time the
+    /// three lived. (A probe that loses a slice - as the per-CPU
+    /// switched-in record once did, in about one run in twenty - fails.)
     #[test]
     fn measures_on_cpu_time_exactly() {
+        const SPIN_NS: u64 = 60_000_000;
         let _one = probe_test();
         let probe = AuditProbe::start().expect("load the audit tracepoints");
         let before = probe.snapshot();
         let started = std::time::Instant::now();
-        let child = in_child(|| {
+        let children: Vec<i32> = (0..3).map(|_| fork_spinner(SPIN_NS)).collect();
+        for &pid in &children {
+            let mut status = 0;
+            // SAFETY: waits for a child forked above, into a local.
+            let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "spinner {pid} failed ({status:#x})");
+        }
+        for child in children.into_iter().map(|pid| pid as u32) {
+            // The last slice is counted at the final switch-out, which comes
+            // after exit_notify has already woken our waitpid: on another
+            // CPU it can land after we reaped the child. Read once settled.
+            let (switches, oncpu_ns, per_cpu) = settled_oncpu(&probe, &before, child, SPIN_NS);
+            let lived_ns = started.elapsed().as_nanos() as u64;
+            assert!(switches >= 1, "child {child} switched out at least once (exiting)");
+            assert!(
+                (SPIN_NS..=lived_ns).contains(&oncpu_ns),
+                "child {child}: on-CPU {oncpu_ns} ns, at least the {SPIN_NS} ns it spun, at most the {lived_ns} ns it lived"
+            );
+            assert_eq!(per_cpu, oncpu_ns, "child {child}: the per-CPU values add up to its on-CPU time");
+        }
+        assert_eq!(value_name("switch_out"), "oncpu_ns");
+    }
+
+    /// A child that spins until its own CPU clock says `ns`, then exits.
+    fn fork_spinner(ns: u64) -> i32 {
+        // SAFETY: the child only reads its CPU clock (async-signal-safe) and
+        // leaves with _exit: nothing of the parent's other threads is touched.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
             let cpu_ns = || {
                 let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-                // SAFETY: clock_gettime writes into the local timespec (async-signal-safe).
+                // SAFETY: clock_gettime writes into the local timespec.
                 unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
                 t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
             };
             let start = cpu_ns();
-            while cpu_ns() - start < 30_000_000 {
+            while cpu_ns() - start < ns {
                 std::hint::spin_loop();
             }
-            true
-        });
-        let lived_ns = started.elapsed().as_nanos() as u64;
-        let d = delta(&before, &probe.snapshot());
-        let (switches, oncpu_ns) = d.get(&(child, "switch_out")).copied().unwrap_or((0, 0));
-        assert!(switches >= 1, "the child switched out at least once (exiting)");
-        assert!(
-            (30_000_000..=lived_ns).contains(&oncpu_ns),
-            "on-CPU {oncpu_ns} ns: at least the 30 ms it spun, at most the {lived_ns} ns it lived"
-        );
-        assert_eq!(value_name("switch_out"), "oncpu_ns");
-        let per_cpu: u64 = probe.oncpu_per_cpu().get(&child).map_or(0, |v| v.iter().sum());
-        assert_eq!(per_cpu, oncpu_ns, "the per-CPU values add up to the process's on-CPU time");
+            // SAFETY: see above.
+            unsafe { libc::_exit(0) };
+        }
+        pid
+    }
+
+    /// A reaped child's (switches, on-CPU ns, per-CPU sum) once two reads
+    /// in a row agree and it has reached `at_least` (or 5 s have passed).
+    fn settled_oncpu(probe: &AuditProbe, before: &Snapshot, child: u32, at_least: u64) -> (u64, u64, u64) {
+        let read = || {
+            let (switches, oncpu) = delta(before, &probe.snapshot()).get(&(child, "switch_out")).copied().unwrap_or((0, 0));
+            let per_cpu: u64 = probe.oncpu_per_cpu().get(&child).map_or(0, |v| v.iter().sum());
+            let per_cpu = per_cpu - before.get(&(child, "switch_out")).map_or(0, |&(_, ns)| ns);
+            (switches, oncpu, per_cpu)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut last = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(10));
+            let now = read();
+            if (now == last && now.1 >= at_least) || std::time::Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     fn descriptor_bytes(d: &Descriptor) -> [u8; DESCRIPTOR_SIZE] {
