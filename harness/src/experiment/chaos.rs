@@ -165,7 +165,8 @@ pub fn outcomes<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>, phase
             }
             o.recovery_s = recovery(&requests, at, end, recovered_ms);
             o.down_since = down_since.clone();
-            if o.recovery_s.is_none() && down_since.is_none() {
+            // A window nobody sent a request in says nothing either way.
+            if o.recovery_s.is_none() && down_since.is_none() && o.after > 0 {
                 down_since = Some(f.label.clone());
             }
             o
@@ -235,6 +236,17 @@ mod tests {
         let o = &outcomes(&requests, &phases, 50.0)[0];
         assert_eq!(o.recovery_s, None);
         assert_eq!(o.after_outcomes, BTreeMap::from([("no answer".to_string(), 49)]));
+    }
+
+    #[test]
+    fn a_window_without_load_does_not_mark_the_service_down() {
+        let mut requests: Vec<_> = (0..50).map(|i| req(i as f64 * 0.1, 1.0, 200)).collect();
+        requests.extend((0..50).map(|i| req(20.0 + i as f64 * 0.1, 1.0, 200)));
+        let phases = vec![phase("fault 1: kill fn9", 5.0, 13.0), phase("fault 2: kill fn10", 20.0, 28.0)];
+        let o = outcomes(&requests, &phases, 50.0);
+        assert_eq!((o[0].after, o[0].recovery_s, o[0].down_since.as_deref()), (0, None, None));
+        assert_eq!(o[1].down_since, None, "the next fault is measured: {:?}", o[1]);
+        assert!(o[1].recovery_s.is_some());
     }
 
     #[test]

@@ -86,8 +86,12 @@ fn progress(len_s: f64, mode: Mode, repeat: usize) -> ProgressBar {
 
 /// Sleeps `secs` (or until interrupted) while advancing the bar.
 fn wait(bar: &ProgressBar, phase: &str, secs: f64) {
+    wait_until(bar, phase, Instant::now() + Duration::from_secs_f64(secs));
+}
+
+/// Waits until `end` (or a stop request), showing `phase`.
+fn wait_until(bar: &ProgressBar, phase: &str, end: Instant) {
     bar.set_message(phase.to_string());
-    let end = Instant::now() + Duration::from_secs_f64(secs);
     while Instant::now() < end && !crate::stop::requested() {
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(250)));
         bar.inc(1);
@@ -446,7 +450,9 @@ fn chaos_run(
     let mut n = 0;
     let mut run_faults = |tl: &mut Timeline, out: &mut Loaded, lead_in: &str, group: &[chaos::Fault], seed: u64| {
         let total: f64 = faults.lead_s + group.iter().map(|f| chaos::window_s(f, faults)).sum::<f64>();
-        let step = sweep_step(spec, door, rate, total, seed);
+        // A second more than the windows: the generator's clock starts a
+        // moment after ours, and the last window must not lose its end.
+        let step = sweep_step(spec, door, rate, total + 1.0, seed);
         let rec = Recorder::new(plan.epoch);
         let r = rec.clone();
         tl.enter(lead_in, Some(rate));
@@ -454,7 +460,13 @@ fn chaos_run(
             open_loop::run(&step, &r).await;
             Ok(())
         });
-        wait(bar, "lead-in", faults.lead_s);
+        // Every fault at a fixed offset from the load's start: the time
+        // spent entering phases and injecting faults must not add up and
+        // push the last windows past the end of the load.
+        let started = Instant::now();
+        let at = |s: f64| started + Duration::from_secs_f64(s);
+        let mut offset = faults.lead_s;
+        wait_until(bar, "lead-in", at(offset));
         for fault in group {
             if tl.failure.is_some() || crate::stop::requested() {
                 break;
@@ -465,17 +477,14 @@ fn chaos_run(
             if let Err(e) = tl.node.fault(&fault.target, fault.action) {
                 out.flags.push(format!("{label}: not injected: {e}"));
             }
-            let window = chaos::window_s(fault, faults);
-            match fault.cont_after {
-                Some(after) => {
-                    wait(bar, fault.kind, after.as_secs_f64());
-                    if let Err(e) = tl.node.fault(&fault.target, FaultAction::Cont) {
-                        out.flags.push(format!("{label}: not continued: {e}"));
-                    }
-                    wait(bar, "recover", window - after.as_secs_f64());
+            if let Some(after) = fault.cont_after {
+                wait_until(bar, fault.kind, at(offset + after.as_secs_f64()));
+                if let Err(e) = tl.node.fault(&fault.target, FaultAction::Cont) {
+                    out.flags.push(format!("{label}: not continued: {e}"));
                 }
-                None => wait(bar, fault.kind, window),
             }
+            offset += chaos::window_s(fault, faults);
+            wait_until(bar, if fault.cont_after.is_some() { "recover" } else { fault.kind }, at(offset));
         }
         tl.close();
         if let Err(e) = join(bar, "draining", generator) {

@@ -72,6 +72,7 @@ pub fn section(data: &RunData) -> Option<String> {
         for (i, f) in faults.iter().enumerate() {
             let recovered = match (&f.down_since, f.recovery_s) {
                 (Some(since), _) => format!("not measured: down since {}", since.split(':').next().unwrap_or(since)),
+                _ if f.after == 0 => "not measured: no load in its window".into(),
                 (None, Some(s)) => format!("{s:.1} s"),
                 (None, None) => "**no**".into(),
             };
