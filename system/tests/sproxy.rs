@@ -1,5 +1,7 @@
 //! SPROXY loaded for real: redirection, edge enforcement, counters, and the
-//! kernel behaviours DESIGN.md §6 warns about. Needs root; without BPF these
+//! kernel behaviours that bite sk_msg users: a redirect to a socket that
+//! is gone must not wedge the sender, and a receiver blocked in a sockmap
+//! socket must wake at shutdown. Needs root; without BPF these
 //! tests fail (they never skip).
 
 use std::io::Read;

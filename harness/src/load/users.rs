@@ -1,4 +1,4 @@
-//! Closed-loop Online Boutique users driven by goose (WORKLOADS.md §1):
+//! Closed-loop Online Boutique users driven by goose (docs/workloads.md, "Load"):
 //! each user starts with one home request, then repeats a task chosen by
 //! weight - home 1, set currency 2, product 10, add to cart 2 (product
 //! page, then add), view cart 3, checkout 1 (add, then place order) - with

@@ -6,7 +6,7 @@
 //! closed-loop run at saturation. Reports throughput, p50/p99 per request
 //! type and CPU-seconds per 1 000 requests for each process.
 //!
-//! The mix is WORKLOADS.md's: home 1, set currency 2, product 10, add to
+//! The mix is the load generator's (docs/workloads.md): home 1, set currency 2, product 10, add to
 //! cart 2 (product page, then add), view cart 3, checkout 1 (add, then
 //! place order); every simulated user has its own session.
 

@@ -10,7 +10,7 @@ pub mod rpc;
 pub mod script;
 pub mod spright;
 
-/// Function ids, as in WORKLOADS.md (the gateway is 0).
+/// Function ids, as in docs/workloads.md (the gateway is 0).
 pub mod ids {
     pub const FRONTEND: u16 = 1;
     pub const CURRENCY: u16 = 2;

@@ -66,7 +66,7 @@ pub fn sequence(seed: u64, n: usize) -> Vec<ScriptedRequest> {
     out
 }
 
-/// One task of WORKLOADS.md's load mix (weights home 1, set currency 2,
+/// One task of the load mix (docs/workloads.md) (weights home 1, set currency 2,
 /// product 10, add to cart 2 = product page then add, view cart 3,
 /// checkout 1 = add then place order): its requests as
 /// (request type, method, path, form body).
