@@ -473,10 +473,14 @@ fn chaos_run(
             }
             n += 1;
             let label = fault.label(n);
-            tl.enter(&label, Some(rate));
+            // Inject, then begin the phase: a phase boundary reads every
+            // counter first (a second or more with the audit maps full), so
+            // the phase's start - the instant the outcomes are measured
+            // from - is the fault's only this way round.
             if let Err(e) = tl.node.fault(&fault.target, fault.action) {
                 out.flags.push(format!("{label}: not injected: {e}"));
             }
+            tl.enter(&label, Some(rate));
             if let Some(after) = fault.cont_after {
                 wait_until(bar, fault.kind, at(offset + after.as_secs_f64()));
                 if let Err(e) = tl.node.fault(&fault.target, FaultAction::Cont) {
