@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MAX_RUN_BYTES: u64 = 10 * 1024 * 1024;
+/// The chaos reference keeps every request of ~20 minutes of open-loop
+/// load (1.5 M records, 8 MB of zstd parquet): the largest run here.
+const MAX_RUN_BYTES: u64 = 12 * 1024 * 1024;
 
 fn reference_runs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/reference");
@@ -47,7 +49,7 @@ fn committed_reference_runs_regenerate_byte_for_byte() {
         assert!(manifest.contains("build_profile: release"), "{name}: references measure optimized builds");
         assert!(run.join("requests.parquet").is_file() && run.join("counters.parquet").is_file(), "{name}: its data is missing");
         assert!(!files(&run).iter().any(|f| f.extension().is_some_and(|e| e == "csv")), "{name}: no CSV copies in a reference");
-        assert!(size(&run) < MAX_RUN_BYTES, "{name}: {} bytes, over 10 MB", size(&run));
+        assert!(size(&run) < MAX_RUN_BYTES, "{name}: {} bytes, over 12 MiB", size(&run));
 
         // Only the stored data goes into the copy.
         let copy = std::env::temp_dir().join(format!("harness-reference-{}-{name}", std::process::id()));
