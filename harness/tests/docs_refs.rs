@@ -138,6 +138,10 @@ fn every_document_referred_to_is_in_the_repository() {
         if !text_exts.contains(&ext) && !is_script {
             continue;
         }
+        // This file names missing documents on purpose, to test the checker.
+        if file.ends_with("harness/tests/docs_refs.rs") {
+            continue;
+        }
         // Stored run directories hold generated text, not documentation.
         if file.starts_with("results") && ext != "md" || file.file_name().is_some_and(|n| n == "summary.md") {
             continue;
