@@ -52,16 +52,22 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
-fn anchors(markdown: &str) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
+/// The lines of `markdown` outside ``` code fences (fence lines included
+/// in neither).
+fn outside_fences(markdown: &str) -> impl Iterator<Item = &str> {
     let mut fenced = false;
-    for line in markdown.lines() {
+    markdown.lines().filter(move |line| {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
+            return false;
         }
-        if fenced || !line.starts_with('#') {
-            continue;
-        }
+        !fenced
+    })
+}
+
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    for line in outside_fences(markdown).filter(|l| l.starts_with('#')) {
         let base = slug(line.trim_start_matches('#'));
         let mut anchor = base.clone();
         let mut n = 0;
@@ -77,15 +83,7 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
 /// Link targets of `[text](target)` in markdown, outside code fences.
 fn markdown_links(markdown: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut fenced = false;
-    for line in markdown.lines() {
-        if line.trim_start().starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    for line in outside_fences(markdown) {
         let mut rest = line;
         while let Some(i) = rest.find("](") {
             let after = &rest[i + 2..];
@@ -102,20 +100,20 @@ fn markdown_links(markdown: &str) -> Vec<String> {
 fn document_mentions(text: &str) -> Vec<String> {
     let is_path_char = |c: char| c.is_ascii_alphanumeric() || "_./-".contains(c);
     let mut out = Vec::new();
-    let bytes: Vec<char> = text.chars().collect();
+    let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
-    while i < bytes.len() {
-        if !is_path_char(bytes[i]) {
+    while i < chars.len() {
+        if !is_path_char(chars[i]) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < bytes.len() && is_path_char(bytes[i]) {
+        while i < chars.len() && is_path_char(chars[i]) {
             i += 1;
         }
-        let token: String = bytes[start..i].iter().collect();
+        let token: String = chars[start..i].iter().collect();
         let token = token.trim_end_matches('.');
-        let preceded_by_url = start >= 3 && bytes[start.saturating_sub(3)..start].iter().collect::<String>() == "://";
+        let preceded_by_url = start >= 3 && chars[start.saturating_sub(3)..start].iter().collect::<String>() == "://";
         let Some(stem) = token.strip_suffix(".md") else { continue };
         let name = stem.rsplit('/').next().unwrap_or(stem);
         let upper = !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_');

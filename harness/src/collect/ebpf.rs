@@ -235,6 +235,14 @@ pub(super) mod tests {
     /// async-signal-safe work - system calls on inherited descriptors and
     /// memory, no allocation, no locks, no panics.
     pub(in crate::collect) fn in_child(body: impl FnOnce() -> bool) -> u32 {
+        let pid = fork_child(body);
+        reap(pid);
+        pid as u32
+    }
+
+    /// Forks a child that runs `body` (async-signal-safe, see [`in_child`])
+    /// and exits 0 when it returned true; the parent gets its pid.
+    fn fork_child(body: impl FnOnce() -> bool) -> i32 {
         // SAFETY: the child runs only `body` (async-signal-safe by contract)
         // and leaves with _exit: no destructor, atexit handler or lock of
         // the parent's other threads is touched.
@@ -245,12 +253,16 @@ pub(super) mod tests {
             // SAFETY: see above.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
+        pid
+    }
+
+    /// Waits for a child of [`fork_child`]; it must have succeeded.
+    fn reap(pid: i32) {
         let mut status = 0;
-        // SAFETY: waits for the child forked above, into a local.
+        // SAFETY: waits for a child we forked, into a local.
         let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
         assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child's transfers failed (wait status {status:#x})");
-        pid as u32
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child {pid} failed (wait status {status:#x})");
     }
 
     /// One `send` that must take the whole buffer (async-signal-safe).
@@ -329,14 +341,8 @@ pub(super) mod tests {
         let probe = AuditProbe::start().expect("load the audit tracepoints");
         let before = probe.snapshot();
         let started = std::time::Instant::now();
-        let children: Vec<i32> = (0..3).map(|_| fork_spinner(SPIN_NS)).collect();
-        for &pid in &children {
-            let mut status = 0;
-            // SAFETY: waits for a child forked above, into a local.
-            let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-            assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "spinner {pid} failed ({status:#x})");
-        }
+        let children: Vec<i32> = (0..3).map(|_| fork_child(|| spin_cpu(SPIN_NS))).collect();
+        children.iter().for_each(|&pid| reap(pid));
         for child in children.into_iter().map(|pid| pid as u32) {
             // The last slice is counted at the final switch-out, which comes
             // after exit_notify has already woken our waitpid: on another
@@ -353,27 +359,20 @@ pub(super) mod tests {
         assert_eq!(value_name("switch_out"), "oncpu_ns");
     }
 
-    /// A child that spins until its own CPU clock says `ns`, then exits.
-    fn fork_spinner(ns: u64) -> i32 {
-        // SAFETY: the child only reads its CPU clock (async-signal-safe) and
-        // leaves with _exit: nothing of the parent's other threads is touched.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            let cpu_ns = || {
-                let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-                // SAFETY: clock_gettime writes into the local timespec.
-                unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-                t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-            };
-            let start = cpu_ns();
-            while cpu_ns() - start < ns {
-                std::hint::spin_loop();
-            }
-            // SAFETY: see above.
-            unsafe { libc::_exit(0) };
+    /// Spins until this process's CPU clock has advanced `ns`
+    /// (async-signal-safe: a forked child's body).
+    fn spin_cpu(ns: u64) -> bool {
+        let cpu_ns = || {
+            let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: clock_gettime writes into the local timespec.
+            unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+            t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+        };
+        let start = cpu_ns();
+        while cpu_ns() - start < ns {
+            std::hint::spin_loop();
         }
-        pid
+        true
     }
 
     /// A reaped child's (switches, on-CPU ns, per-CPU sum) once two reads
