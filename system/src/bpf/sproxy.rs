@@ -130,9 +130,13 @@ impl Sproxy {
         let _ = self.sender_ports.remove(&(port as u32));
     }
 
-    /// Whether `endpoint` has a live socket in the map.
+    /// Whether `endpoint` has a live socket in the map. Walks the keys: the
+    /// kernel answers a userspace lookup in a SOCKHASH only for 8-byte
+    /// values (it returns the socket cookie), and ours hold a 4-byte fd, so
+    /// a lookup fails (ENOSPC) whether the socket is there or not.
     pub fn is_registered(&self, endpoint: Endpoint) -> bool {
-        self.endpoints.get(&endpoint.key(), 0).is_ok()
+        let key = endpoint.key();
+        self.endpoints.keys().any(|k| k.is_ok_and(|k| k == key))
     }
 
     /// Allows descriptors from `src` to `dst`.

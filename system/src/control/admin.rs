@@ -32,7 +32,7 @@ impl MetricsSource {
 
     /// Functions that should be registered but are not.
     pub fn missing_functions(&self) -> Vec<String> {
-        let live = self.shared.registrations_keys();
+        let live = self.shared.reachable_endpoints();
         self.shared
             .file
             .chains()
@@ -123,7 +123,7 @@ impl MetricsSource {
         family(&mut out, "spright_pool_descriptors_rejected_total", "counter", "Descriptors refused on receipt, by reason.", rejected);
         family(&mut out, "spright_pool_exhausted_total", "counter", "Allocations that found the pool full.", exhausted);
 
-        let live = sh.registrations_keys();
+        let live = sh.reachable_endpoints();
         let mut endpoints = Vec::new();
         let mut up = Vec::new();
         let mut starts = Vec::new();

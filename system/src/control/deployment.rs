@@ -77,6 +77,10 @@ pub struct Registration {
     pub pid: u32,
     pub lease: Lease,
     pub since: Instant,
+    /// Its transport endpoint exists and it has been told so: descriptors
+    /// sent to it now reach it. Admission comes first (one instance at a
+    /// time), so a registration is briefly live but not yet reachable.
+    pub reachable: bool,
 }
 
 #[derive(Default)]
@@ -274,8 +278,9 @@ impl Deployment {
             .collect();
         let regs = &self.shared.registrations;
         let live = regs.live.lock().unwrap();
-        let (live, _) = regs.changed.wait_timeout_while(live, timeout, |l| want.iter().any(|(e, _)| !l.contains_key(e))).unwrap();
-        let missing: Vec<&str> = want.iter().filter(|(e, _)| !live.contains_key(e)).map(|(_, n)| n.as_str()).collect();
+        let reachable = |l: &HashMap<Endpoint, Registration>, e: &Endpoint| l.get(e).is_some_and(|r| r.reachable);
+        let (live, _) = regs.changed.wait_timeout_while(live, timeout, |l| want.iter().any(|(e, _)| !reachable(l, e))).unwrap();
+        let missing: Vec<&str> = want.iter().filter(|(e, _)| !reachable(&live, e)).map(|(_, n)| n.as_str()).collect();
         if missing.is_empty() {
             Ok(())
         } else {
@@ -343,8 +348,9 @@ impl Shared {
         f.spawn && !self.external_functions
     }
 
-    pub(crate) fn registrations_keys(&self) -> Vec<Endpoint> {
-        self.registrations.live.lock().unwrap().keys().copied().collect()
+    /// Registered functions that descriptors reach.
+    pub(crate) fn reachable_endpoints(&self) -> Vec<Endpoint> {
+        self.registrations.live.lock().unwrap().iter().filter(|(_, r)| r.reachable).map(|(e, _)| *e).collect()
     }
 
     fn pool(&self, chain: ChainId) -> Option<&Arc<Pool>> {
@@ -395,6 +401,14 @@ impl Shared {
                 // socket queue: the new one gets it again.
                 self.gateway.resend_sent_to(endpoint);
             }
+            // Ready only now: before, `wait_ready` could let requests in
+            // whose descriptors the resend above would send twice.
+            let mut live = self.registrations.live.lock().unwrap();
+            if let Some(r) = live.get_mut(&endpoint).filter(|r| r.lease == lease) {
+                r.reachable = true;
+            }
+            drop(live);
+            self.registrations.changed.notify_all();
             // Liveness: the connection ends when the process does.
             let mut b = [0u8; 64];
             while matches!((&conn).read(&mut b), Ok(n) if n > 0) {}
@@ -461,7 +475,7 @@ impl Shared {
         if let Some(old) = live.get(&endpoint) {
             return Err(format!("already registered by pid {}", old.pid));
         }
-        live.insert(endpoint, Registration { pid: hello.pid, lease, since: Instant::now() });
+        live.insert(endpoint, Registration { pid: hello.pid, lease, since: Instant::now(), reachable: false });
         regs.registered_total.fetch_add(1, Ordering::Relaxed);
         regs.changed.notify_all();
         Ok(endpoint)
