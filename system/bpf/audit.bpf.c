@@ -72,6 +72,27 @@ struct {
 	__type(value, __u32); /* tgid of the process that forked it */
 } audit_parents SEC(".maps");
 
+/* Events the probe could not record: a map was full (audit_counts holds
+ * 65 536 (process, event) entries; audit_runtime_seen 65 536 threads). A
+ * run whose counters saw any says so: its counts are incomplete. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} audit_lost SEC(".maps");
+
+#define EEXIST 17
+
+static __always_inline void lose(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&audit_lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 /* Only the fields read here; CO-RE finds them by name in the kernel's BTF. */
 struct sock {
 	void *sk_user_data;
@@ -106,13 +127,23 @@ static __always_inline void count(__u32 event, __u64 bytes)
 {
 	struct audit_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .event = event };
 	struct audit_value *v = bpf_map_lookup_elem(&audit_counts, &key);
-	if (v) {
-		v->count += 1;
-		v->bytes += bytes;
-	} else {
-		struct audit_value init = { .count = 1, .bytes = bytes };
-		bpf_map_update_elem(&audit_counts, &key, &init, BPF_NOEXIST);
+	struct audit_value init = { .count = 1, .bytes = bytes };
+	long err;
+
+	if (!v) {
+		err = bpf_map_update_elem(&audit_counts, &key, &init, BPF_NOEXIST);
+		if (!err)
+			return;
+		/* Another CPU inserted the key first (the other CPUs' values of
+		 * a new per-CPU entry start at 0): add to ours. */
+		v = err == -EEXIST ? bpf_map_lookup_elem(&audit_counts, &key) : 0;
+		if (!v) {
+			lose();
+			return;
+		}
 	}
+	v->count += 1;
+	v->bytes += bytes;
 }
 
 static __always_inline int has_psock(struct sock *sk)
@@ -186,14 +217,17 @@ int audit_switch(__u64 *ctx)
 			ran = now - *seen;
 		if (prev_state & TASK_DEAD)
 			bpf_map_delete_elem(&audit_runtime_seen, &prev_pid);
-		else
-			bpf_map_update_elem(&audit_runtime_seen, &prev_pid, &now, BPF_ANY);
+		else if (bpf_map_update_elem(&audit_runtime_seen, &prev_pid, &now, BPF_ANY))
+			lose();
 	}
 	if (next_pid != 0) {
 		__u64 next_runtime = next->se.sum_exec_runtime;
+		long err;
 
 		/* First sight of this thread: count from here. */
-		bpf_map_update_elem(&audit_runtime_seen, &next_pid, &next_runtime, BPF_NOEXIST);
+		err = bpf_map_update_elem(&audit_runtime_seen, &next_pid, &next_runtime, BPF_NOEXIST);
+		if (err && err != -EEXIST)
+			lose();
 	}
 	count(AUDIT_SWITCH_OUT, ran);
 	return 0;
@@ -224,7 +258,8 @@ int audit_fork(__u64 *ctx)
 	__u32 parent;
 
 	/* Every new thread counts from its start, whichever CPU runs it. */
-	bpf_map_update_elem(&audit_runtime_seen, &pid, &runtime, BPF_ANY);
+	if (bpf_map_update_elem(&audit_runtime_seen, &pid, &runtime, BPF_ANY))
+		lose();
 	if (pid != (__u32)child->tgid)
 		return 0;
 	parent = bpf_get_current_pid_tgid() >> 32;

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aya::maps::{HashMap, MapData, PerCpuHashMap};
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -76,6 +76,8 @@ pub struct AuditProbe {
     counts: PerCpuHashMap<MapData, Key, Value>,
     /// New process (pid = tgid) -> tgid of the process that started it.
     parents: HashMap<MapData, u32, u32>,
+    /// Events not recorded because a map was full (one per-CPU cell).
+    lost: PerCpuArray<MapData, u64>,
     /// We mounted tracefs and unmount it when done.
     mounted_tracefs: bool,
     // Owns the programs and their attachments; declared last.
@@ -107,7 +109,7 @@ impl AuditProbe {
         let btf = Btf::from_sys_fs().map_err(|e| format!("the audit needs the kernel's BTF (/sys/kernel/btf/vmlinux): {e}"))?;
         let mounted_tracefs = ensure_tracefs()?;
         match Self::attach(&btf) {
-            Ok((counts, parents, ebpf)) => Ok(Self { counts, parents, mounted_tracefs, _ebpf: ebpf }),
+            Ok((counts, parents, lost, ebpf)) => Ok(Self { counts, parents, lost, mounted_tracefs, _ebpf: ebpf }),
             Err(e) => {
                 if mounted_tracefs {
                     unmount_tracefs();
@@ -118,7 +120,9 @@ impl AuditProbe {
     }
 
     #[allow(clippy::type_complexity)]
-    fn attach(btf: &Btf) -> Result<(PerCpuHashMap<MapData, Key, Value>, HashMap<MapData, u32, u32>, Ebpf), String> {
+    fn attach(
+        btf: &Btf,
+    ) -> Result<(PerCpuHashMap<MapData, Key, Value>, HashMap<MapData, u32, u32>, PerCpuArray<MapData, u64>, Ebpf), String> {
         let mut ebpf = EbpfLoader::new().btf(Some(btf)).load(AUDIT_OBJECT).map_err(|e| format!("load the audit object: {e}"))?;
         for (prog, category, name) in TRACEPOINTS {
             let tp: &mut TracePoint = ebpf
@@ -142,7 +146,17 @@ impl AuditProbe {
         let counts = PerCpuHashMap::try_from(counts).map_err(|e| format!("audit_counts: {e}"))?;
         let parents = ebpf.take_map("audit_parents").ok_or("audit_parents missing from the audit object")?;
         let parents = HashMap::try_from(parents).map_err(|e| format!("audit_parents: {e}"))?;
-        Ok((counts, parents, ebpf))
+        let lost = ebpf.take_map("audit_lost").ok_or("audit_lost missing from the audit object")?;
+        let lost = PerCpuArray::try_from(lost).map_err(|e| format!("audit_lost: {e}"))?;
+        Ok((counts, parents, lost, ebpf))
+    }
+
+    /// Events the probe could not record since it was attached, because a
+    /// map was full: 65 536 (process, event) counters, or 65 536 threads
+    /// whose runtime it follows. Any makes the counts incomplete.
+    pub fn lost(&self) -> Result<u64, String> {
+        let cells = self.lost.get(&0, 0).map_err(|e| format!("audit_lost: {e}"))?;
+        Ok(cells.iter().sum())
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -326,6 +340,33 @@ pub(super) mod tests {
         assert!(passes_up >= n, "each of the {n} messages passes netif_receive_skb on loopback: {d:?}");
         assert!(d.get(&(child, "switch_out")).is_some_and(|&(c, _)| c >= 1), "the child switched out at least once (exiting): {d:?}");
         assert_eq!(probe.parents().get(&child), Some(&std::process::id()), "the fork of {child} is recorded");
+    }
+
+    /// With its counter map full, a new process's transfers cannot be
+    /// counted: the probe says how many it lost instead of dropping them
+    /// silently. (The map is filled from here with keys of an event that
+    /// does not exist, which snapshots skip.)
+    #[test]
+    fn a_full_counter_map_counts_lost_events() {
+        let _one = probe_test();
+        let mut probe = AuditProbe::start().expect("load the audit tracepoints");
+        let (a, b) = pair();
+        let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+        let cpus = aya::util::nr_cpus().unwrap();
+        let zero = || aya::maps::PerCpuValues::try_from(vec![Value::default(); cpus]).unwrap();
+        let mut filler = 0u32;
+        while probe.counts.insert(Key { tgid: filler, event: 999 }, zero(), 0).is_ok() {
+            filler += 1;
+        }
+        assert!(filler > 0, "the map had room before it was full");
+        let lost_before = probe.lost().unwrap();
+        let child = in_child(|| {
+            let (msg, mut buf) = ([7u8; 100], [0u8; 100]);
+            send_once(fa, &msg) && recv_once(fb, &mut buf)
+        });
+        let lost = probe.lost().unwrap() - lost_before;
+        assert!(lost >= 2, "the child's send and receive (new keys in a full map) are lost events: {lost}");
+        assert!(!probe.snapshot().contains_key(&(child, "payload_send")), "nothing was counted for the child");
     }
 
     /// Three children that each spin until they have used 60 ms of CPU,

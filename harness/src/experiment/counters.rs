@@ -26,6 +26,9 @@ pub struct Snapshot {
     soft: interrupts::Counts,
     audit: Option<ebpf::Snapshot>,
     oncpu: Option<ebpf::OnCpu>,
+    /// Events the eBPF collector could not record so far (a map was full).
+    /// An unreadable counter reads as lost: never as "nothing lost".
+    audit_lost: Option<u64>,
     perf: Option<BTreeMap<(u32, &'static str), u64>>,
     /// (serializations, deserializations) per process, as the runtimes count them.
     wire: BTreeMap<u32, (u64, u64)>,
@@ -38,6 +41,7 @@ impl Snapshot {
             soft: interrupts::read_softirqs(),
             audit: c.audit.as_deref().map(AuditProbe::snapshot),
             oncpu: c.audit.as_deref().map(AuditProbe::oncpu_per_cpu),
+            audit_lost: c.audit.as_deref().map(|a| a.lost().unwrap_or(u64::MAX)),
             perf: c.perf.as_mut().map(PerfCounters::read),
             wire: c.wire_dir.as_deref().map(read_wire_counts).unwrap_or_default(),
         }
@@ -53,6 +57,10 @@ fn read_wire_counts(dir: &Path) -> BTreeMap<u32, (u64, u64)> {
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, spright::wire::read_counter_file(&e.path())?)))
         .collect()
 }
+
+/// The counter row of events the eBPF collector lost in a phase (source
+/// `ebpf`, scope `probe`); absent when none were.
+pub const LOST_EVENTS: &str = "lost_events";
 
 /// Where a row belongs.
 pub struct RowKey<'a> {
@@ -130,6 +138,11 @@ pub fn rows(key: &RowKey, start: &Snapshot, end: &Snapshot, registry: &Registry,
         }
         out.extend(outside.into_iter().map(|((cpu, name), v)| row("ebpf", &format!("cpu{cpu}"), name, v)));
     }
+    if let (Some(l0), Some(l1)) = (start.audit_lost, end.audit_lost) {
+        if l1 != l0 || l1 == u64::MAX {
+            out.push(row("ebpf", "probe", LOST_EVENTS, l1.saturating_sub(l0).max(1)));
+        }
+    }
     if let (Some(a0), Some(a1)) = (&start.audit, &end.audit) {
         let mut by_group: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
         for ((tgid, event), (count, bytes)) in ebpf::delta(a0, a1) {
@@ -170,6 +183,7 @@ mod tests {
             soft: BTreeMap::new(),
             audit: None,
             oncpu: None,
+            audit_lost: None,
             perf: None,
             wire: wire.iter().copied().collect(),
         }

@@ -1,6 +1,7 @@
 //! `summary.md`: the run's tables, its ratios with their intervals, and the
 //! paper's numbers next to ours, from the stored files only.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::estimate::{method, Estimate};
@@ -471,6 +472,23 @@ and (knative-stz) a cold start that is a process spawn padded to the profile's `
 Dearer than Knative: its proxies buffer whole request and response bodies (Envoy and the queue-proxy stream them), \
 and all of its 20+ processes share the system's core(s) here, where a cluster spreads them over many cores.";
 
+/// One warning per mode and repeat in which the eBPF collector could not
+/// record every event (a map was full).
+fn lost_event_warnings(data: &RunData) -> Vec<String> {
+    let mut lost: BTreeMap<(&str, usize), f64> = BTreeMap::new();
+    for r in data.counters.iter().filter(|r| r.source == "ebpf" && r.name == crate::experiment::counters::LOST_EVENTS) {
+        *lost.entry((r.mode.as_str(), r.repeat)).or_default() += r.value;
+    }
+    lost.into_iter()
+        .map(|((mode, repeat), n)| {
+            format!(
+                "the eBPF collector lost {n} events in {mode}, repeat {} (one of its maps was full): that run's eBPF counts are incomplete",
+                repeat + 1
+            )
+        })
+        .collect()
+}
+
 pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     let m = &data.manifest;
     let modes = by_mode(data, stats);
@@ -530,6 +548,9 @@ pub fn render(data: &RunData, stats: &[ModeStats]) -> String {
     }
     for w in m.warnings.iter().filter(|w| !m.modes.iter().any(|r| !r.ok() && w.contains(&r.status))) {
         let _ = writeln!(out, "* warning: {w}");
+    }
+    for w in lost_event_warnings(data) {
+        let _ = writeln!(out, "* **warning: {w}**");
     }
     let _ = writeln!(out, "\n## Headline\n");
     out.push_str(&headline_table(data, stats));
@@ -658,6 +679,26 @@ mod tests {
             summary.contains("| s-spright | 10.0 | 0.50 | 0.99 | 15.00 | 0.150 |"),
             "the headline: 1.5 CPU-s per 100 requests: {summary}"
         );
+    }
+
+    /// A phase in which the eBPF collector lost events is flagged: its
+    /// counts are incomplete. Without such a row there is no warning.
+    #[test]
+    fn events_the_ebpf_collector_lost_are_flagged() {
+        let mut data = fixture::run();
+        let quiet = render(&data, &stats::compute(&data));
+        assert!(!quiet.contains("eBPF collector lost"), "{quiet}");
+        data.counters.push(crate::results::CounterRow {
+            repeat: 0,
+            mode: "s-spright".into(),
+            phase: "measure".into(),
+            source: "ebpf".into(),
+            scope: "probe".into(),
+            name: crate::experiment::counters::LOST_EVENTS.into(),
+            value: 5.0,
+        });
+        let summary = render(&data, &stats::compute(&data));
+        assert!(summary.contains("* **warning: the eBPF collector lost 5 events in s-spright, repeat 1"), "{summary}");
     }
 
     #[test]
