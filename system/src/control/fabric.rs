@@ -174,7 +174,10 @@ impl Fabric {
             Fabric::Rings { .. } => {
                 if let Ok(rc) = self.ring_chain(endpoint.chain) {
                     rc.segment.repair_consumer(endpoint.function.0 as u32);
-                    rc.segment.repair_producer(endpoint.function);
+                    match &rc.bells {
+                        Some(bells) => crate::transport::eventring::repair_producer(&rc.segment, bells, endpoint.function),
+                        None => rc.segment.repair_producer(endpoint.function),
+                    };
                 }
             }
         }

@@ -43,6 +43,23 @@ impl Doorbells {
     }
 }
 
+/// [`RingSegment::repair_producer`] for an event-driven chain: marks the
+/// cells `dead` claimed and never published as skipped, then wakes every
+/// consumer that sleeps. One may have gone to sleep at such a cell with
+/// published ones behind it; only a push would wake it, and when those
+/// waiting requests hold the whole pool no push comes - the chain would
+/// stay wedged. A consumer woken for nothing re-checks and sleeps again.
+pub fn repair_producer(seg: &RingSegment, bells: &Doorbells, dead: FunctionId) -> usize {
+    let skipped = seg.repair_producer(dead);
+    if skipped > 0 {
+        for ring in (0..seg.rings()).filter(|&r| seg.consumer_sleeping(r)) {
+            seg.note_wakeup(ring);
+            let _ = bells.ring(ring);
+        }
+    }
+    skipped
+}
+
 struct Tx {
     seg: Arc<RingSegment>,
     bells: Arc<Doorbells>,
@@ -124,6 +141,47 @@ impl Closer for Close {
 mod tests {
     use super::*;
     use crate::descriptor::{ChainId, FunctionId};
+
+    /// A producer dies between claiming a cell and publishing it; another
+    /// publishes behind it and wakes the consumer, which stops at the
+    /// claimed cell and sleeps again. The control plane's repair must wake
+    /// it: nothing else will when the waiting requests hold the pool.
+    #[test]
+    fn a_consumer_asleep_behind_a_dead_producers_claim_is_woken_by_the_repair() {
+        use crate::transport::ring::PushStep;
+        let seg = Arc::new(RingSegment::create(ChainId(1), 3, 1024).unwrap());
+        let bells = Arc::new(Doorbells::create(3).unwrap());
+        let (consumer, dead, live) = (FunctionId(1), FunctionId(2), Endpoint::new(ChainId(1), FunctionId(0)));
+        let mut rx = link(seg.clone(), bells.clone(), Endpoint::new(ChainId(1), consumer)).unwrap().rx;
+        let closer = link(seg.clone(), bells.clone(), Endpoint::new(ChainId(1), consumer)).unwrap().closer;
+        let (got_tx, got) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while rx.recv(&mut out).is_ok() {
+                for d in out.drain(..) {
+                    let _ = got_tx.send(d.slot);
+                }
+            }
+        });
+        let to_consumer = |slot| Descriptor::new(Endpoint::new(ChainId(1), consumer), slot, 1);
+        // The dead producer: killed right after its claim.
+        let died = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            seg.push_stepped(dead, &to_consumer(1), |step| assert!(!matches!(step, PushStep::Claimed), "killed"))
+        }));
+        assert!(died.is_err());
+        let producer = link(seg.clone(), bells.clone(), live).unwrap().tx;
+        producer.send(&to_consumer(2)).unwrap();
+        // The consumer woke for it, found the claimed cell first, slept again.
+        let asleep = std::time::Instant::now();
+        while !(seg.consumer_sleeping(1) && seg.wakeups(1) >= 1) {
+            assert!(asleep.elapsed() < std::time::Duration::from_secs(5), "the consumer never went back to sleep");
+            std::thread::yield_now();
+        }
+        assert_eq!(repair_producer(&seg, &bells, dead), 1);
+        assert_eq!(got.recv_timeout(std::time::Duration::from_secs(5)), Ok(2), "the repair woke the consumer");
+        closer.close();
+        thread.join().unwrap();
+    }
 
     #[test]
     fn sleeping_consumer_is_woken_and_close_unblocks() {
