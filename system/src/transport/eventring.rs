@@ -41,6 +41,17 @@ impl Doorbells {
     fn ring(&self, ring: u32) -> io::Result<()> {
         sys::eventfd_ring(self.0[ring as usize].as_raw_fd())
     }
+
+    /// Rings `ring`'s doorbell if its consumer announced it sleeps (and
+    /// counts the wake-up): the one wake-up rule of every path that makes
+    /// something new visible in a ring.
+    fn wake_if_sleeping(&self, seg: &RingSegment, ring: u32) -> io::Result<()> {
+        if seg.consumer_sleeping(ring) {
+            seg.note_wakeup(ring);
+            self.ring(ring)?;
+        }
+        Ok(())
+    }
 }
 
 /// [`RingSegment::repair_producer`] for an event-driven chain: marks the
@@ -52,9 +63,8 @@ impl Doorbells {
 pub fn repair_producer(seg: &RingSegment, bells: &Doorbells, dead: FunctionId) -> usize {
     let skipped = seg.repair_producer(dead);
     if skipped > 0 {
-        for ring in (0..seg.rings()).filter(|&r| seg.consumer_sleeping(r)) {
-            seg.note_wakeup(ring);
-            let _ = bells.ring(ring);
+        for ring in 0..seg.rings() {
+            let _ = bells.wake_if_sleeping(seg, ring);
         }
     }
     skipped
@@ -94,11 +104,7 @@ pub fn link(seg: Arc<RingSegment>, bells: Arc<Doorbells>, me: Endpoint) -> io::R
 impl DescriptorTx for Tx {
     fn send(&self, d: &Descriptor) -> Result<(), TransportError> {
         let ring = self.seg.push(self.me, d)?;
-        if self.seg.consumer_sleeping(ring) {
-            self.seg.note_wakeup(ring);
-            self.bells.ring(ring)?;
-        }
-        Ok(())
+        Ok(self.bells.wake_if_sleeping(&self.seg, ring)?)
     }
 }
 
